@@ -1,0 +1,149 @@
+//! Typed configuration, read from command-line flags or environment variables
+//! (flags win). `customer-api --help` prints the same list.
+//!
+//! | Variable | Default | Meaning |
+//! |---|---|---|
+//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/customer_api` | PostgreSQL to use; the database is created if missing |
+//! | `LISTEN_ADDR` | `127.0.0.1:8080` | address the HTTP server binds |
+//! | `TOKEN_SECRET` | random per process | key that signs login tokens |
+//! | `TOKEN_TTL_SECONDS` | `604800` (7 days) | lifetime of a login token |
+//! | `ADMIN_USERNAME` | `admin` | username of the bootstrap super admin |
+//! | `ADMIN_PASSWORD` | random, printed once | password of the bootstrap super admin |
+//! | `DB_POOL_SIZE` | `16` | maximum database connections |
+//! | `DB_POOL_TIMEOUT_MS` | `5000` | longest wait for, or to open, a connection |
+//! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` on every connection |
+//! | `REQUEST_TIMEOUT_MS` | `30000` | deadline of a whole HTTP request |
+//! | `MAX_BODY_BYTES` | `262144` | largest accepted request body |
+//! | `MAX_BATCH_SIZE` | `10` | most operations in one batched request |
+//! | `MAX_QUERY_DEPTH` | `12` | deepest selection set accepted |
+//! | `MAX_QUERY_COMPLEXITY` | `5000` | highest query complexity accepted |
+//! | `INTROSPECTION` | `true` | whether `__schema`/`__type` queries are answered |
+//! | `LOG_FORMAT` | `text` | `text` for people, `json` for machines; levels come from `RUST_LOG` |
+
+use std::fmt;
+use std::net::SocketAddr;
+
+use clap::{Args, ValueEnum};
+
+/// A configuration value that must never be printed, not even by `{:?}`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret([redacted])")
+    }
+}
+
+impl std::str::FromStr for Secret {
+    type Err = std::convert::Infallible;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(Self(s.to_owned()))
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Clone, Debug, Args)]
+pub struct Config {
+    /// PostgreSQL connection URL; the database is created if it does not exist.
+    #[arg(
+        long,
+        env = "DATABASE_URL",
+        default_value = "postgres://postgres@127.0.0.1:5432/customer_api",
+        hide_env_values = true
+    )]
+    pub database_url: Secret,
+
+    /// Address the HTTP server listens on.
+    #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
+    pub listen_addr: SocketAddr,
+
+    /// Key that signs login tokens. Without it a random key is made per process
+    /// (tokens then die with the process and do not work across replicas).
+    #[arg(long, env = "TOKEN_SECRET", hide_env_values = true)]
+    pub token_secret: Option<Secret>,
+
+    /// Lifetime of a login token, in seconds.
+    #[arg(long, env = "TOKEN_TTL_SECONDS", default_value_t = 604_800,
+          value_parser = clap::value_parser!(u64).range(60..=31_536_000))]
+    pub token_ttl_seconds: u64,
+
+    /// Username of the super admin created when the database has none.
+    #[arg(long, env = "ADMIN_USERNAME", default_value = "admin")]
+    pub admin_username: String,
+
+    /// Password of that super admin; without it a random one is printed once to the log.
+    #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
+    pub admin_password: Option<Secret>,
+
+    /// Maximum number of database connections.
+    #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
+    pub db_pool_size: usize,
+
+    /// Longest wait for a pooled connection, and to open a new one, in milliseconds.
+    #[arg(long, env = "DB_POOL_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_pool_timeout_ms: u64,
+
+    /// PostgreSQL statement_timeout set on every connection, in milliseconds.
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    pub db_statement_timeout_ms: u64,
+
+    /// Deadline of a whole HTTP request, in milliseconds.
+    #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Largest accepted request body, in bytes (larger ones get 413).
+    #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 262_144)]
+    pub max_body_bytes: usize,
+
+    /// Most operations accepted in one batched (JSON array) request.
+    #[arg(long, env = "MAX_BATCH_SIZE", default_value_t = 10)]
+    pub max_batch_size: usize,
+
+    /// Deepest selection set accepted.
+    #[arg(long, env = "MAX_QUERY_DEPTH", default_value_t = 12)]
+    pub max_query_depth: usize,
+
+    /// Highest query complexity accepted (every field costs 1, lists cost their page size).
+    #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5_000)]
+    pub max_query_complexity: usize,
+
+    /// Whether introspection queries (`__schema`, `__type`) are answered.
+    #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]
+    pub introspection: bool,
+
+    /// Log format: `text` for people, `json` for log pipelines. Levels come from RUST_LOG.
+    #[arg(long, env = "LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+impl Config {
+    /// The defaults above (as overridden by the environment), pointed at
+    /// `database_url`; command-line flags are ignored. For tests and embedders.
+    pub fn with_database_url(database_url: impl Into<String>) -> Self {
+        #[derive(clap::Parser)]
+        struct Defaults {
+            #[command(flatten)]
+            config: Config,
+        }
+        let mut config = <Defaults as clap::Parser>::parse_from(["customer-api"]).config;
+        config.database_url = Secret::new(database_url);
+        config
+    }
+}

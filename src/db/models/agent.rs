@@ -1,0 +1,148 @@
+//! Agents: the logins of a customer. `AgentRow` never carries the password
+//! hash; only `AgentCredentials`, read by login, does.
+
+use std::fmt;
+
+use chrono::{DateTime, Utc};
+use diesel::prelude::*;
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use crate::db::schema::{agents, customers};
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = agents, check_for_backend(diesel::pg::Pg))]
+pub struct AgentRow {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub username: String,
+    pub name: String,
+    pub detail: String,
+    pub permission: i32,
+    pub is_guest: bool,
+    pub tm_create: DateTime<Utc>,
+    pub tm_update: Option<DateTime<Utc>>,
+    pub tm_delete: Option<DateTime<Utc>>,
+}
+
+/// What login needs to check a password.
+#[derive(Queryable, Selectable)]
+#[diesel(table_name = agents, check_for_backend(diesel::pg::Pg))]
+pub struct AgentCredentials {
+    pub id: Uuid,
+    pub password_hash: String,
+}
+
+impl fmt::Debug for AgentCredentials {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("AgentCredentials")
+            .field("id", &self.id)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Insertable)]
+#[diesel(table_name = agents)]
+pub struct NewAgent<'a> {
+    pub id: Uuid,
+    pub customer_id: Uuid,
+    pub username: &'a str,
+    pub password_hash: &'a str,
+    pub name: &'a str,
+    pub detail: &'a str,
+    pub permission: i32,
+    pub is_guest: bool,
+}
+
+pub async fn insert(conn: &mut AsyncPgConnection, new: &NewAgent<'_>) -> QueryResult<AgentRow> {
+    diesel::insert_into(agents::table)
+        .values(new)
+        .returning(AgentRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+/// The guest agents of the given customers, in one statement.
+pub async fn guests_of(
+    conn: &mut AsyncPgConnection,
+    customer_ids: &[Uuid],
+) -> QueryResult<Vec<AgentRow>> {
+    agents::table
+        .filter(agents::customer_id.eq_any(customer_ids))
+        .filter(agents::is_guest)
+        .select(AgentRow::as_select())
+        .load(conn)
+        .await
+}
+
+/// A live agent of a live customer, found by username (case-insensitively),
+/// with the password hash to verify.
+pub async fn find_credentials(
+    conn: &mut AsyncPgConnection,
+    username: &str,
+) -> QueryResult<Option<AgentCredentials>> {
+    agents::table
+        .inner_join(customers::table)
+        .filter(lower(agents::username).eq(lower(username)))
+        .filter(agents::tm_delete.is_null())
+        .filter(customers::tm_delete.is_null())
+        .select(AgentCredentials::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A live agent of a live customer, with whether that customer is the platform's.
+pub async fn find_live(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(AgentRow, bool)>> {
+    agents::table
+        .inner_join(customers::table)
+        .filter(agents::id.eq(id))
+        .filter(agents::tm_delete.is_null())
+        .filter(customers::tm_delete.is_null())
+        .select((AgentRow::as_select(), customers::is_platform))
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn mark_deleted_of_customer(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    diesel::update(
+        agents::table
+            .filter(agents::customer_id.eq(customer_id))
+            .filter(agents::tm_delete.is_null()),
+    )
+    .set((agents::tm_delete.eq(at), agents::tm_update.eq(at)))
+    .execute(conn)
+    .await
+}
+
+/// Whether any live agent holding `permission_bit` belongs to the live platform customer.
+pub async fn platform_agent_with_permission_exists(
+    conn: &mut AsyncPgConnection,
+    permission_bit: i32,
+) -> QueryResult<bool> {
+    use diesel::dsl::exists;
+    diesel::select(exists(
+        agents::table
+            .inner_join(customers::table)
+            .filter(customers::is_platform)
+            .filter(customers::tm_delete.is_null())
+            .filter(agents::tm_delete.is_null())
+            .filter(
+                diesel::dsl::sql::<diesel::sql_types::Bool>("agents.permission & ")
+                    .bind::<diesel::sql_types::Int4, _>(permission_bit)
+                    .sql(" <> 0"),
+            ),
+    ))
+    .get_result(conn)
+    .await
+}
+
+define_sql_function!(fn lower(x: diesel::sql_types::Text) -> diesel::sql_types::Text);

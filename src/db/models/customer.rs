@@ -1,0 +1,171 @@
+//! Customers: accounts of the platform.
+
+use chrono::{DateTime, Utc};
+use diesel::dsl::sql;
+use diesel::prelude::*;
+use diesel::sql_types::{Bool, Timestamptz};
+use diesel_async::{AsyncPgConnection, RunQueryDsl};
+use uuid::Uuid;
+
+use super::PageKey;
+use crate::db::schema::customers;
+
+#[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
+pub struct CustomerRow {
+    pub id: Uuid,
+    pub username: String,
+    pub name: String,
+    pub detail: String,
+    pub webhook_method: Option<String>,
+    pub webhook_uri: String,
+    pub line_secret: String,
+    pub line_token: String,
+    pub permission_ids: Vec<Option<Uuid>>,
+    pub is_platform: bool,
+    pub tm_create: DateTime<Utc>,
+    pub tm_update: Option<DateTime<Utc>>,
+    pub tm_delete: Option<DateTime<Utc>>,
+}
+
+impl CustomerRow {
+    pub fn page_key(&self) -> PageKey {
+        PageKey {
+            tm_create: self.tm_create,
+            id: self.id,
+        }
+    }
+
+    pub fn is_deleted(&self) -> bool {
+        self.tm_delete.is_some()
+    }
+}
+
+#[derive(Debug, Insertable)]
+#[diesel(table_name = customers)]
+pub struct NewCustomer<'a> {
+    pub id: Uuid,
+    pub username: &'a str,
+    pub name: &'a str,
+    pub detail: &'a str,
+    pub webhook_method: Option<&'a str>,
+    pub webhook_uri: &'a str,
+    pub line_secret: &'a str,
+    pub line_token: &'a str,
+    pub permission_ids: Vec<Option<Uuid>>,
+    pub is_platform: bool,
+}
+
+/// Which slice of the live customers to read.
+#[derive(Clone, Copy, Debug)]
+pub struct PageWindow {
+    /// Only rows strictly after this key (older).
+    pub after: Option<PageKey>,
+    /// Only rows strictly before this key (newer).
+    pub before: Option<PageKey>,
+    /// Read from the newest end (`true`) or the oldest end (`false`).
+    pub from_newest: bool,
+    pub limit: i64,
+}
+
+pub async fn insert(
+    conn: &mut AsyncPgConnection,
+    new: &NewCustomer<'_>,
+) -> QueryResult<CustomerRow> {
+    diesel::insert_into(customers::table)
+        .values(new)
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<CustomerRow>> {
+    customers::table
+        .find(id)
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Locks the row so that concurrent deletes of one customer run one after the other.
+pub async fn find_for_update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<CustomerRow>> {
+    customers::table
+        .find(id)
+        .select(CustomerRow::as_select())
+        .for_update()
+        .first(conn)
+        .await
+        .optional()
+}
+
+pub async fn mark_deleted(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    at: DateTime<Utc>,
+) -> QueryResult<CustomerRow> {
+    diesel::update(customers::table.find(id))
+        .set((customers::tm_delete.eq(at), customers::tm_update.eq(at)))
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .await
+}
+
+pub async fn find_live_platform(conn: &mut AsyncPgConnection) -> QueryResult<Option<CustomerRow>> {
+    customers::table
+        .filter(customers::is_platform)
+        .filter(customers::tm_delete.is_null())
+        .select(CustomerRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Live customers inside `window`, in the listing order (newest first) when
+/// reading from the newest end, oldest first otherwise.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    window: PageWindow,
+) -> QueryResult<Vec<CustomerRow>> {
+    let mut query = customers::table
+        .filter(customers::tm_delete.is_null())
+        .select(CustomerRow::as_select())
+        .into_boxed();
+    // Row-value comparisons let PostgreSQL walk `customers_live_page_idx`
+    // straight from the cursor, so a deep page costs what the first one does.
+    if let Some(key) = window.after {
+        query = query.filter(
+            sql::<Bool>("(customers.tm_create, customers.id) < (")
+                .bind::<Timestamptz, _>(key.tm_create)
+                .sql(", ")
+                .bind::<diesel::sql_types::Uuid, _>(key.id)
+                .sql(")"),
+        );
+    }
+    if let Some(key) = window.before {
+        query = query.filter(
+            sql::<Bool>("(customers.tm_create, customers.id) > (")
+                .bind::<Timestamptz, _>(key.tm_create)
+                .sql(", ")
+                .bind::<diesel::sql_types::Uuid, _>(key.id)
+                .sql(")"),
+        );
+    }
+    query = if window.from_newest {
+        query.order((customers::tm_create.desc(), customers::id.desc()))
+    } else {
+        query.order((customers::tm_create.asc(), customers::id.asc()))
+    };
+    query.limit(window.limit).load(conn).await
+}
+
+pub async fn count_live(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
+    customers::table
+        .filter(customers::tm_delete.is_null())
+        .count()
+        .get_result(conn)
+        .await
+}

@@ -1,0 +1,39 @@
+// @generated automatically by Diesel CLI.
+
+diesel::table! {
+    agents (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        username -> Text,
+        password_hash -> Text,
+        name -> Text,
+        detail -> Text,
+        permission -> Int4,
+        is_guest -> Bool,
+        tm_create -> Timestamptz,
+        tm_update -> Nullable<Timestamptz>,
+        tm_delete -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
+    customers (id) {
+        id -> Uuid,
+        username -> Text,
+        name -> Text,
+        detail -> Text,
+        webhook_method -> Nullable<Text>,
+        webhook_uri -> Text,
+        line_secret -> Text,
+        line_token -> Text,
+        permission_ids -> Array<Nullable<Uuid>>,
+        is_platform -> Bool,
+        tm_create -> Timestamptz,
+        tm_update -> Nullable<Timestamptz>,
+        tm_delete -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::joinable!(agents -> customers (customer_id));
+
+diesel::allow_tables_to_appear_in_same_query!(agents, customers,);

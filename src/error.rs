@@ -1,0 +1,177 @@
+//! The one domain error type. Every failure a client can cause is one of these
+//! variants; `graphql::errors` turns them into GraphQL errors in one place.
+
+use std::borrow::Cow;
+
+/// Stable machine-readable error codes, sent as `extensions.code`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ErrorCode {
+    Unauthenticated,
+    Forbidden,
+    NotFound,
+    Conflict,
+    BadUserInput,
+    ServiceUnavailable,
+    InternalServerError,
+}
+
+impl ErrorCode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Unauthenticated => "UNAUTHENTICATED",
+            Self::Forbidden => "FORBIDDEN",
+            Self::NotFound => "NOT_FOUND",
+            Self::Conflict => "CONFLICT",
+            Self::BadUserInput => "BAD_USER_INPUT",
+            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum AppError {
+    /// No credential, a bad, expired or revoked one, or a failed login. One
+    /// message for all, so that nobody learns which part was wrong.
+    #[error(
+        "not authenticated: the credential is missing, invalid or expired, or the username or password is wrong"
+    )]
+    Unauthenticated,
+
+    #[error("not allowed to perform this operation")]
+    Forbidden,
+
+    #[error("{0} not found")]
+    NotFound(&'static str),
+
+    #[error("{message}")]
+    Conflict {
+        field: Option<&'static str>,
+        message: Cow<'static, str>,
+    },
+
+    #[error("{message}")]
+    BadUserInput {
+        field: Cow<'static, str>,
+        message: Cow<'static, str>,
+    },
+
+    /// The database could not be reached in time; the client may retry.
+    #[error("the service is temporarily unavailable, try again shortly")]
+    Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
+
+    /// Anything unexpected. The cause is logged once and never shown to clients.
+    #[error("internal server error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
+}
+
+impl AppError {
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Forbidden => ErrorCode::Forbidden,
+            Self::NotFound(_) => ErrorCode::NotFound,
+            Self::Conflict { .. } => ErrorCode::Conflict,
+            Self::BadUserInput { .. } => ErrorCode::BadUserInput,
+            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Internal(_) => ErrorCode::InternalServerError,
+        }
+    }
+
+    pub fn bad_input(
+        field: impl Into<Cow<'static, str>>,
+        message: impl Into<Cow<'static, str>>,
+    ) -> Self {
+        Self::BadUserInput {
+            field: field.into(),
+            message: message.into(),
+        }
+    }
+
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The input field the error is about, for `extensions.field`.
+    pub fn field(&self) -> Option<&str> {
+        match self {
+            Self::BadUserInput { field, .. } => Some(field),
+            Self::Conflict { field, .. } => *field,
+            _ => None,
+        }
+    }
+}
+
+/// Names of the unique indexes whose violation means "username taken".
+const USERNAME_CONSTRAINTS: [&str; 2] = ["customers_username_live_key", "agents_username_live_key"];
+
+impl From<diesel::result::Error> for AppError {
+    fn from(error: diesel::result::Error) -> Self {
+        use diesel::result::{DatabaseErrorKind, Error};
+        match error {
+            Error::DatabaseError(DatabaseErrorKind::UniqueViolation, ref info)
+                if info
+                    .constraint_name()
+                    .is_some_and(|c| USERNAME_CONSTRAINTS.contains(&c)) =>
+            {
+                Self::Conflict {
+                    field: Some("username"),
+                    message: "the username is already taken".into(),
+                }
+            }
+            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
+                Self::Unavailable(error.into())
+            }
+            Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
+                if info.message().contains("statement timeout") =>
+            {
+                Self::Unavailable(error.into())
+            }
+            other => Self::Internal(other.into()),
+        }
+    }
+}
+
+impl From<crate::db::PoolError> for AppError {
+    fn from(error: crate::db::PoolError) -> Self {
+        Self::Unavailable(error.into())
+    }
+}
+
+pub type AppResult<T> = Result<T, AppError>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_variant_has_its_contract_code() {
+        let io = || Box::new(std::io::Error::other("x"));
+        let cases = [
+            (AppError::Unauthenticated, "UNAUTHENTICATED"),
+            (AppError::Forbidden, "FORBIDDEN"),
+            (AppError::NotFound("customer"), "NOT_FOUND"),
+            (
+                AppError::Conflict {
+                    field: None,
+                    message: "x".into(),
+                },
+                "CONFLICT",
+            ),
+            (AppError::bad_input("username", "x"), "BAD_USER_INPUT"),
+            (AppError::Unavailable(io()), "SERVICE_UNAVAILABLE"),
+            (AppError::Internal(io()), "INTERNAL_SERVER_ERROR"),
+        ];
+        for (error, code) in cases {
+            assert_eq!(error.code().as_str(), code, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn internal_errors_do_not_reveal_their_cause() {
+        let error = AppError::internal(std::io::Error::other(
+            "relation \"agents\" SELECT password_hash",
+        ));
+        assert_eq!(error.to_string(), "internal server error");
+    }
+}

@@ -1,0 +1,73 @@
+//! Per-request data: the caller's credential, resolved into a `Principal`
+//! at most once per request and only if a field needs it, and fresh loaders.
+
+use async_graphql::Context;
+use async_graphql::dataloader::{DataLoader, HashMapCache};
+use tokio::sync::OnceCell;
+
+use super::loaders::GuestAgentLoader;
+use crate::app::AppState;
+use crate::auth::Principal;
+use crate::error::{AppError, AppResult};
+use crate::service;
+
+/// What the request presented in its `Authorization` header.
+#[derive(Clone)]
+pub enum Credential {
+    None,
+    Bearer(String),
+    /// A header that is not `Bearer <token>`.
+    Malformed,
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::None => "Credential::None",
+            Self::Bearer(_) => "Credential::Bearer([redacted])",
+            Self::Malformed => "Credential::Malformed",
+        })
+    }
+}
+
+struct RequestAuth {
+    credential: Credential,
+    principal: OnceCell<Principal>,
+}
+
+/// Attaches what every operation of one request needs.
+pub fn per_request_data(
+    request: async_graphql::Request,
+    state: &AppState,
+    credential: Credential,
+) -> async_graphql::Request {
+    let loader: super::loaders::GuestAgents = DataLoader::with_cache(
+        GuestAgentLoader::new(state.clone()),
+        tokio::spawn,
+        HashMapCache::default(),
+    );
+    request
+        .data(RequestAuth {
+            credential,
+            principal: OnceCell::new(),
+        })
+        .data(loader)
+}
+
+pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
+    ctx.data_unchecked::<AppState>()
+}
+
+/// The authenticated caller, or `UNAUTHENTICATED`.
+pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
+    let auth = ctx
+        .data::<RequestAuth>()
+        .map_err(|_| AppError::Unauthenticated)?;
+    let token = match &auth.credential {
+        Credential::Bearer(token) => token,
+        Credential::None | Credential::Malformed => return Err(AppError::Unauthenticated),
+    };
+    auth.principal
+        .get_or_try_init(|| service::auth::resolve_credential(state(ctx), token))
+        .await
+}

@@ -1,0 +1,58 @@
+//! The GraphQL API: schema roots split by domain, the views clients see, the
+//! dataloaders, cursor pagination, and the one place errors get their codes.
+
+mod auth;
+mod context;
+mod customers;
+pub mod errors;
+mod limits;
+mod loaders;
+mod pagination;
+mod types;
+
+use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+pub use context::{Credential, per_request_data};
+
+use crate::app::AppState;
+use crate::config::Config;
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Query")]
+pub struct QueryRoot(customers::CustomerQuery, auth::AuthQuery);
+
+#[derive(MergedObject, Default)]
+#[graphql(name = "Mutation")]
+pub struct MutationRoot(auth::AuthMutation, customers::CustomerMutation);
+
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+    Schema::build(
+        QueryRoot::default(),
+        MutationRoot::default(),
+        EmptySubscription,
+    )
+    .extension(errors::ErrorCodes)
+}
+
+/// The executable schema, with the limits from `config` applied.
+pub fn build_schema(state: AppState, config: &Config) -> ApiSchema {
+    let mut builder = builder()
+        .limit_depth(config.max_query_depth)
+        .limit_complexity(config.max_query_complexity)
+        .limit_recursive_depth(config.max_query_depth * 4)
+        .limit_directives(16)
+        .data(state);
+    if !config.introspection {
+        builder = builder
+            .disable_introspection()
+            .extension(limits::NoIntrospection);
+    }
+    builder.finish()
+}
+
+/// The schema in SDL, as checked in at `schema.graphql`.
+pub fn sdl() -> String {
+    builder().finish().sdl()
+}

@@ -1,0 +1,189 @@
+//! The objects clients see. Each is built from a database row; none of them
+//! can carry a password or its hash.
+
+use async_graphql::{ComplexObject, Context, Enum, Result, SimpleObject};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::loaders::GuestAgents;
+use crate::auth::Permission;
+use crate::db::models::agent::AgentRow;
+use crate::db::models::customer::CustomerRow;
+use crate::service::customers::WebhookMethod as DomainWebhookMethod;
+
+/// HTTP method used to deliver a customer's webhook events.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookMethod {
+    /// HTTP GET.
+    Get,
+    /// HTTP POST.
+    Post,
+    /// HTTP PUT.
+    Put,
+    /// HTTP DELETE.
+    Delete,
+}
+
+impl From<WebhookMethod> for DomainWebhookMethod {
+    fn from(method: WebhookMethod) -> Self {
+        match method {
+            WebhookMethod::Get => Self::Get,
+            WebhookMethod::Post => Self::Post,
+            WebhookMethod::Put => Self::Put,
+            WebhookMethod::Delete => Self::Delete,
+        }
+    }
+}
+
+impl From<DomainWebhookMethod> for WebhookMethod {
+    fn from(method: DomainWebhookMethod) -> Self {
+        match method {
+            DomainWebhookMethod::Get => Self::Get,
+            DomainWebhookMethod::Post => Self::Post,
+            DomainWebhookMethod::Put => Self::Put,
+            DomainWebhookMethod::Delete => Self::Delete,
+        }
+    }
+}
+
+/// A permission an agent can hold. `Agent.permission` is the bitmask of these.
+#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum AgentPermission {
+    /// Runs the platform (bit 1); effective only for agents of the platform's own customer.
+    ProjectSuperAdmin,
+    /// A regular agent of a customer (bit 16).
+    CustomerAgent,
+    /// Administers its customer (bit 32).
+    CustomerAdmin,
+    /// Manages its customer (bit 64).
+    CustomerManager,
+}
+
+impl From<Permission> for AgentPermission {
+    fn from(permission: Permission) -> Self {
+        match permission {
+            Permission::ProjectSuperAdmin => Self::ProjectSuperAdmin,
+            Permission::CustomerAgent => Self::CustomerAgent,
+            Permission::CustomerAdmin => Self::CustomerAdmin,
+            Permission::CustomerManager => Self::CustomerManager,
+        }
+    }
+}
+
+pub fn permission_names(mask: i32) -> Vec<AgentPermission> {
+    Permission::from_mask(mask)
+        .into_iter()
+        .map(AgentPermission::from)
+        .collect()
+}
+
+/// A customer: an account of the platform.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Customer", complex)]
+pub struct CustomerView {
+    /// Unique id.
+    pub id: Uuid,
+    /// Login name of the customer (and of its guest agent); unique, case-insensitively.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form description.
+    pub detail: String,
+    /// HTTP method of the webhook; null when the customer has no webhook.
+    pub webhook_method: Option<WebhookMethod>,
+    /// Where events are delivered; empty when the customer has no webhook.
+    pub webhook_uri: String,
+    /// LINE messaging channel secret.
+    pub line_secret: String,
+    /// LINE messaging channel access token.
+    pub line_token: String,
+    /// Ids of the permissions granted to the customer.
+    pub permission_ids: Vec<Uuid>,
+    /// When the customer was created.
+    pub tm_create: DateTime<Utc>,
+    /// When the customer was last changed; null if never.
+    pub tm_update: Option<DateTime<Utc>>,
+    /// When the customer was deleted; null while it is live.
+    pub tm_delete: Option<DateTime<Utc>>,
+}
+
+#[ComplexObject]
+impl CustomerView {
+    /// The admin agent created together with the customer. Loaded in one
+    /// batch for a whole page of customers.
+    async fn guest_agent(&self, ctx: &Context<'_>) -> Result<Option<AgentView>> {
+        let loader = ctx.data_unchecked::<GuestAgents>();
+        Ok(loader
+            .load_one(self.id)
+            .await?
+            .flatten()
+            .map(AgentView::from))
+    }
+}
+
+impl From<CustomerRow> for CustomerView {
+    fn from(row: CustomerRow) -> Self {
+        Self {
+            id: row.id,
+            username: row.username,
+            name: row.name,
+            detail: row.detail,
+            webhook_method: row
+                .webhook_method
+                .as_deref()
+                .and_then(DomainWebhookMethod::parse)
+                .map(Into::into),
+            webhook_uri: row.webhook_uri,
+            line_secret: row.line_secret,
+            line_token: row.line_token,
+            permission_ids: row.permission_ids.into_iter().flatten().collect(),
+            tm_create: row.tm_create,
+            tm_update: row.tm_update,
+            tm_delete: row.tm_delete,
+        }
+    }
+}
+
+/// An agent: a person who logs in on behalf of a customer.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "Agent")]
+pub struct AgentView {
+    /// Unique id.
+    pub id: Uuid,
+    /// The customer the agent belongs to.
+    pub customer_id: Uuid,
+    /// Login name; unique among live agents, case-insensitively.
+    pub username: String,
+    /// Display name.
+    pub name: String,
+    /// Free-form description.
+    pub detail: String,
+    /// Permissions as a bitmask: PROJECT_SUPER_ADMIN 1, CUSTOMER_AGENT 16,
+    /// CUSTOMER_ADMIN 32, CUSTOMER_MANAGER 64.
+    pub permission: i32,
+    /// The same permissions, by name.
+    pub permissions: Vec<AgentPermission>,
+    /// When the agent was created.
+    pub tm_create: DateTime<Utc>,
+    /// When the agent was last changed; null if never.
+    pub tm_update: Option<DateTime<Utc>>,
+    /// When the agent was deleted; null while it is live.
+    pub tm_delete: Option<DateTime<Utc>>,
+}
+
+impl From<AgentRow> for AgentView {
+    fn from(row: AgentRow) -> Self {
+        Self {
+            id: row.id,
+            customer_id: row.customer_id,
+            username: row.username,
+            name: row.name,
+            detail: row.detail,
+            permission: row.permission,
+            permissions: permission_names(row.permission),
+            tm_create: row.tm_create,
+            tm_update: row.tm_update,
+            tm_delete: row.tm_delete,
+        }
+    }
+}

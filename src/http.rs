@@ -1,0 +1,234 @@
+//! The HTTP surface: GraphQL over HTTP at `/graphql` (GraphiQL for browsers),
+//! and the `/healthz` and `/readyz` probes.
+
+use std::time::Duration;
+
+use async_graphql::http::GraphiQLSource;
+use async_graphql::parser::types::{DocumentOperations, OperationType};
+use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use async_graphql_axum::GraphQLBatchRequest;
+use axum::Router;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::limit::RequestBodyLimitLayer;
+use tower_http::timeout::TimeoutLayer;
+
+use crate::app::AppState;
+use crate::graphql::{self, ApiSchema, Credential, per_request_data};
+
+const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
+
+#[derive(Clone)]
+struct HttpState {
+    app: AppState,
+    schema: ApiSchema,
+}
+
+pub fn router(app: AppState) -> Router {
+    let schema = graphql::build_schema(app.clone(), &app.config);
+    let timeout = Duration::from_millis(app.config.request_timeout_ms);
+    let body_limit = app.config.max_body_bytes;
+    Router::new()
+        .route("/graphql", get(graphql_get).post(graphql_post))
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .with_state(HttpState { app, schema })
+        // At the body itself, since the GraphQL extractor streams it past axum's own limit.
+        .layer(RequestBodyLimitLayer::new(body_limit))
+        .layer(TimeoutLayer::with_status_code(
+            StatusCode::SERVICE_UNAVAILABLE,
+            timeout,
+        ))
+        .layer(CatchPanicLayer::new())
+}
+
+fn credential(headers: &HeaderMap) -> Credential {
+    let Some(value) = headers.get(header::AUTHORIZATION) else {
+        return Credential::None;
+    };
+    let Ok(value) = value.to_str() else {
+        return Credential::Malformed;
+    };
+    match value.split_once(' ') {
+        Some((scheme, token))
+            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
+        {
+            Credential::Bearer(token.trim().to_owned())
+        }
+        _ => Credential::Malformed,
+    }
+}
+
+/// Whether the client asked for the GraphQL-over-HTTP media type, which lets
+/// us use HTTP status codes for request errors.
+fn wants_graphql_response(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains(GRAPHQL_RESPONSE_JSON))
+}
+
+fn error_response(status: StatusCode, message: &str, code: &str, headers: &HeaderMap) -> Response {
+    let mut error = ServerError::new(message, None);
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", code);
+    let body = async_graphql::Response::from_errors(vec![error]);
+    json_response(status, &BatchResponse::Single(body), headers)
+}
+
+fn json_response(status: StatusCode, body: &BatchResponse, headers: &HeaderMap) -> Response {
+    let content_type = if wants_graphql_response(headers) {
+        GRAPHQL_RESPONSE_JSON
+    } else {
+        "application/json"
+    };
+    match serde_json::to_vec(body) {
+        Ok(bytes) => (
+            status,
+            [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
+            bytes,
+        )
+            .into_response(),
+        Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
+    }
+}
+
+async fn execute(state: &HttpState, batch: BatchRequest, headers: &HeaderMap) -> Response {
+    let max = state.app.config.max_batch_size;
+    let batch = match batch {
+        BatchRequest::Batch(requests) if requests.len() > max => {
+            let message = format!("a batch may hold at most {max} operations");
+            return error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT", headers);
+        }
+        BatchRequest::Single(request) => {
+            BatchRequest::Single(per_request_data(request, &state.app, credential(headers)))
+        }
+        BatchRequest::Batch(requests) => BatchRequest::Batch(
+            requests
+                .into_iter()
+                .map(|r| per_request_data(r, &state.app, credential(headers)))
+                .collect(),
+        ),
+    };
+    let response = state.schema.execute_batch(batch).await;
+    // Under application/graphql-response+json, a request that failed before
+    // execution (unparsable or invalid document: no data, and errors without
+    // a path) is a 400; errors raised by fields still answer 200.
+    let status = match &response {
+        BatchResponse::Single(r)
+            if wants_graphql_response(headers)
+                && r.data == async_graphql::Value::Null
+                && r.is_err()
+                && r.errors.iter().all(|e| e.path.is_empty()) =>
+        {
+            StatusCode::BAD_REQUEST
+        }
+        _ => StatusCode::OK,
+    };
+    json_response(status, &response, headers)
+}
+
+async fn graphql_post(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    request: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
+) -> Response {
+    match request {
+        Ok(request) => execute(&state, request.into_inner(), &headers).await,
+        Err(rejection) => {
+            let message = format!(
+                "the request is not a valid GraphQL-over-HTTP request: {}",
+                rejection.0
+            );
+            error_response(
+                StatusCode::BAD_REQUEST,
+                &message,
+                "BAD_USER_INPUT",
+                &headers,
+            )
+        }
+    }
+}
+
+async fn graphql_get(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let accepts_html = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|accept| accept.contains("text/html"));
+    let query = query.unwrap_or_default();
+    if accepts_html && !query.contains("query=") {
+        return Html(
+            GraphiQLSource::build()
+                .endpoint("/graphql")
+                .title("VoIPbin customer API")
+                .finish(),
+        )
+        .into_response();
+    }
+    let request = match async_graphql::http::parse_query_string(&query) {
+        Ok(request) => request,
+        Err(error) => {
+            let message = format!("the query string is not a valid GraphQL request: {error}");
+            return error_response(
+                StatusCode::BAD_REQUEST,
+                &message,
+                "BAD_USER_INPUT",
+                &headers,
+            );
+        }
+    };
+    if is_mutation(&request) {
+        let mut response = error_response(
+            StatusCode::METHOD_NOT_ALLOWED,
+            "mutations must be sent with POST",
+            "BAD_USER_INPUT",
+            &headers,
+        );
+        response
+            .headers_mut()
+            .insert(header::ALLOW, HeaderValue::from_static("POST"));
+        return response;
+    }
+    execute(&state, BatchRequest::Single(request), &headers).await
+}
+
+/// Whether the operation `request` would run is a mutation. A document that
+/// does not parse is left to the executor, which reports it properly.
+fn is_mutation(request: &async_graphql::Request) -> bool {
+    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
+        return false;
+    };
+    let operation = match (&document.operations, request.operation_name.as_deref()) {
+        (DocumentOperations::Single(op), _) => Some(op),
+        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
+        (DocumentOperations::Multiple(ops), None) => ops.values().next().filter(|_| ops.len() == 1),
+    };
+    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+}
+
+async fn healthz() -> &'static str {
+    "ok"
+}
+
+async fn readyz(State(state): State<HttpState>) -> Response {
+    let ready = async {
+        let mut conn = state.app.conn().await?;
+        crate::db::migrations_applied(&mut conn).await
+    };
+    match tokio::time::timeout(Duration::from_secs(2), ready).await {
+        Ok(Ok(true)) => (StatusCode::OK, "ready").into_response(),
+        Ok(Ok(false)) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending").into_response(),
+        Ok(Err(_)) | Err(_) => {
+            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
+        }
+    }
+}

@@ -1,0 +1,220 @@
+//! Customers: list, read, create (with its guest agent) and soft-delete.
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use uuid::Uuid;
+
+use super::pagination::{Page, PageRequest};
+use super::validate;
+use crate::app::AppState;
+use crate::auth::{Permission, Principal};
+use crate::db::models::agent::{self, AgentRow, NewAgent};
+use crate::db::models::customer::{self, CustomerRow, NewCustomer, PageWindow};
+use crate::error::{AppError, AppResult};
+
+pub const MAX_PERMISSION_IDS: usize = 64;
+
+/// How a customer receives event notifications.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WebhookMethod {
+    Get,
+    Post,
+    Put,
+    Delete,
+}
+
+impl WebhookMethod {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Get => "GET",
+            Self::Post => "POST",
+            Self::Put => "PUT",
+            Self::Delete => "DELETE",
+        }
+    }
+
+    pub fn parse(value: &str) -> Option<Self> {
+        [Self::Get, Self::Post, Self::Put, Self::Delete]
+            .into_iter()
+            .find(|m| m.as_str() == value)
+    }
+}
+
+/// Everything needed to create a customer. `password` is write-only.
+#[derive(Clone, Default)]
+pub struct NewCustomerInput {
+    pub username: String,
+    pub password: String,
+    pub name: String,
+    pub detail: String,
+    pub webhook_method: Option<WebhookMethod>,
+    pub webhook_uri: String,
+    pub line_secret: String,
+    pub line_token: String,
+    pub permission_ids: Vec<Uuid>,
+}
+
+impl std::fmt::Debug for NewCustomerInput {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NewCustomerInput")
+            .field("username", &self.username)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NewCustomerInput {
+    fn validate(&self) -> AppResult<()> {
+        validate::username(&self.username)?;
+        validate::password(&self.password)?;
+        validate::max_chars("name", &self.name, 255)?;
+        validate::max_chars("detail", &self.detail, 4096)?;
+        validate::webhook_uri(&self.webhook_uri)?;
+        validate::max_chars("lineSecret", &self.line_secret, 1023)?;
+        validate::max_chars("lineToken", &self.line_token, 1023)?;
+        if self.permission_ids.len() > MAX_PERMISSION_IDS {
+            return Err(AppError::bad_input(
+                "permissionIds",
+                format!("`permissionIds` may hold at most {MAX_PERMISSION_IDS} entries"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Live customers, newest first. Super admins only.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    request: PageRequest,
+) -> AppResult<Page<CustomerRow>> {
+    principal.require_super_admin()?;
+    let window = PageWindow {
+        after: request.after,
+        before: request.before,
+        from_newest: request.from_newest,
+        limit: request.size + 1,
+    };
+    let rows = customer::page(&mut *state.conn().await?, window).await?;
+    Ok(Page::from_overfetched(&request, rows))
+}
+
+/// How many live customers there are. Super admins only.
+pub async fn count(state: &AppState, principal: &Principal) -> AppResult<i64> {
+    principal.require_super_admin()?;
+    Ok(customer::count_live(&mut *state.conn().await?).await?)
+}
+
+/// One customer: super admins see any, deleted ones included; a customer's
+/// own admins and managers see theirs.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<Option<CustomerRow>> {
+    principal.require_customer_reader(id)?;
+    let found = customer::find(&mut *state.conn().await?, id).await?;
+    Ok(found.filter(|row| principal.is_super_admin() || !row.is_deleted()))
+}
+
+/// Creates a customer and its guest agent in one transaction. Super admins only.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: NewCustomerInput,
+) -> AppResult<CustomerRow> {
+    principal.require_super_admin()?;
+    input.validate()?;
+    let mut permission_ids = input.permission_ids.clone();
+    let mut seen = std::collections::HashSet::new();
+    permission_ids.retain(|id| seen.insert(*id));
+
+    // Hash before taking a connection: the slow part must not hold one.
+    let password_hash = state.hasher.hash(&input.password).await?;
+    let mut conn = state.conn().await?;
+    let (customer, guest) = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let customer = customer::insert(
+                conn,
+                &NewCustomer {
+                    id: Uuid::now_v7(),
+                    username: &input.username,
+                    name: &input.name,
+                    detail: &input.detail,
+                    webhook_method: input.webhook_method.map(WebhookMethod::as_str),
+                    webhook_uri: &input.webhook_uri,
+                    line_secret: &input.line_secret,
+                    line_token: &input.line_token,
+                    permission_ids: permission_ids.into_iter().map(Some).collect(),
+                    is_platform: false,
+                },
+            )
+            .await?;
+            let guest = insert_guest_agent(
+                conn,
+                &customer,
+                &password_hash,
+                Permission::CustomerAdmin.bit(),
+            )
+            .await?;
+            Ok((customer, guest))
+        })
+        .await?;
+    tracing::info!(customer_id = %customer.id, guest_agent_id = %guest.id, "created customer");
+    Ok(customer)
+}
+
+pub(crate) async fn insert_guest_agent(
+    conn: &mut diesel_async::AsyncPgConnection,
+    customer: &CustomerRow,
+    password_hash: &str,
+    permission: i32,
+) -> AppResult<AgentRow> {
+    Ok(agent::insert(
+        conn,
+        &NewAgent {
+            id: Uuid::now_v7(),
+            customer_id: customer.id,
+            username: &customer.username,
+            password_hash,
+            name: "guest",
+            detail: "",
+            permission,
+            is_guest: true,
+        },
+    )
+    .await?)
+}
+
+/// Soft-deletes a customer with its agents, in one transaction. Deleting a
+/// deleted customer returns it unchanged. Super admins only; the platform's
+/// own customer cannot be deleted.
+pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<CustomerRow> {
+    principal.require_super_admin()?;
+    let mut conn = state.conn().await?;
+    let (row, newly_deleted) = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let row = customer::find_for_update(conn, id)
+                .await?
+                .ok_or(AppError::NotFound("customer"))?;
+            if row.is_platform {
+                return Err(AppError::Forbidden);
+            }
+            if row.is_deleted() {
+                return Ok((row, false));
+            }
+            let now = now_micros();
+            agent::mark_deleted_of_customer(conn, id, now).await?;
+            Ok((customer::mark_deleted(conn, id, now).await?, true))
+        })
+        .await?;
+    if newly_deleted {
+        tracing::info!(customer_id = %row.id, "deleted customer");
+    }
+    Ok(row)
+}
+
+/// Now, at the precision PostgreSQL stores.
+fn now_micros() -> DateTime<Utc> {
+    let now = Utc::now();
+    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
+}

@@ -1,0 +1,368 @@
+//! Test harness: a fresh database per test, cloned from a template migrated
+//! once, and the real application served over HTTP on port 0.
+
+use std::io::Write;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use customer_api::config::Secret;
+use customer_api::{AppState, Config};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+use tokio_postgres::NoTls;
+
+pub const ADMIN_USERNAME: &str = "admin";
+pub const ADMIN_PASSWORD: &str = "bootstrap-admin-password";
+
+fn server_url() -> String {
+    let url = std::env::var("DATABASE_URL")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/postgres".into());
+    let mut url = url::Url::parse(&url).expect("DATABASE_URL is a URL");
+    url.set_path("");
+    url.to_string().trim_end_matches('/').to_owned()
+}
+
+fn database_url(name: &str) -> String {
+    format!("{}/{name}", server_url())
+}
+
+async fn admin_client() -> tokio_postgres::Client {
+    let (client, connection) = tokio_postgres::connect(&database_url("postgres"), NoTls)
+        .await
+        .expect("connect to the PostgreSQL server");
+    tokio::spawn(connection);
+    client
+}
+
+/// A name for the template that changes whenever a migration does.
+fn template_name() -> String {
+    use std::hash::{Hash, Hasher};
+    let mut hasher = std::collections::hash_map::DefaultHasher::new();
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/migrations");
+    let mut entries: Vec<_> = walk(std::path::Path::new(dir));
+    entries.sort();
+    for path in entries {
+        path.hash(&mut hasher);
+        std::fs::read(&path)
+            .expect("read migration")
+            .hash(&mut hasher);
+    }
+    format!("customer_api_template_{:016x}", hasher.finish())
+}
+
+fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut files = Vec::new();
+    for entry in std::fs::read_dir(dir).expect("read migrations dir") {
+        let path = entry.expect("dir entry").path();
+        if path.is_dir() {
+            files.extend(walk(&path))
+        } else {
+            files.push(path)
+        }
+    }
+    files
+}
+
+/// Creates (once per server, under an advisory lock so that concurrent test
+/// processes agree) a database with every migration applied.
+async fn ensure_template() -> String {
+    let name = template_name();
+    let client = admin_client().await;
+    client
+        .execute("SELECT pg_advisory_lock(727274)", &[])
+        .await
+        .unwrap();
+    let exists = client
+        .query_opt("SELECT 1 FROM pg_database WHERE datname = $1", &[&name])
+        .await
+        .unwrap()
+        .is_some();
+    if !exists {
+        let building = format!("{name}_building");
+        client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {building} WITH (FORCE)"))
+            .await
+            .unwrap();
+        client
+            .batch_execute(&format!("CREATE DATABASE {building}"))
+            .await
+            .unwrap();
+        customer_api::db::run_migrations(&database_url(&building))
+            .await
+            .expect("migrate the template");
+        client
+            .batch_execute(&format!("ALTER DATABASE {building} RENAME TO {name}"))
+            .await
+            .unwrap();
+        // Templates of older migration sets are of no further use.
+        let stale = client
+            .query(
+                "SELECT datname FROM pg_database WHERE datname LIKE 'customer_api_template_%' AND datname <> $1",
+                &[&name],
+            )
+            .await
+            .unwrap();
+        for row in stale {
+            let stale: String = row.get(0);
+            let _ = client
+                .batch_execute(&format!("DROP DATABASE IF EXISTS {stale} WITH (FORCE)"))
+                .await;
+        }
+    }
+    client
+        .execute("SELECT pg_advisory_unlock(727274)", &[])
+        .await
+        .unwrap();
+    name
+}
+
+/// A database of its own for one test, dropped when the test ends (even by panic).
+pub struct TestDb {
+    pub name: String,
+}
+
+impl TestDb {
+    pub async fn create() -> Self {
+        let template = ensure_template().await;
+        let name = format!("customer_api_test_{}", uuid::Uuid::new_v4().simple());
+        let client = admin_client().await;
+        // CREATE DATABASE ... TEMPLATE fails while anyone else is connected to
+        // the template, e.g. a parallel test cloning it at the same moment.
+        let mut attempt = 0;
+        loop {
+            match client
+                .batch_execute(&format!("CREATE DATABASE {name} TEMPLATE {template}"))
+                .await
+            {
+                Ok(()) => break,
+                Err(e)
+                    if attempt < 50 && e.to_string().contains("being accessed by other users") =>
+                {
+                    attempt += 1;
+                    tokio::time::sleep(std::time::Duration::from_millis(20 * attempt)).await;
+                }
+                Err(e) => panic!("create test database: {e}"),
+            }
+        }
+        Self { name }
+    }
+
+    pub fn url(&self) -> String {
+        database_url(&self.name)
+    }
+
+    /// A direct connection for seeding and inspecting rows.
+    pub async fn client(&self) -> tokio_postgres::Client {
+        let (client, connection) = tokio_postgres::connect(&self.url(), NoTls).await.unwrap();
+        tokio::spawn(connection);
+        client
+    }
+}
+
+impl Drop for TestDb {
+    fn drop(&mut self) {
+        let name = self.name.clone();
+        // Drop runs outside any runtime's async context (or while unwinding),
+        // so the cleanup gets a thread and a runtime of its own.
+        let _ = std::thread::spawn(move || {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            runtime.block_on(async {
+                let client = admin_client().await;
+                let _ = client
+                    .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                    .await;
+            });
+        })
+        .join();
+    }
+}
+
+/// Every log line the application writes during the test run, at TRACE.
+pub fn captured_logs() -> String {
+    String::from_utf8_lossy(&LOGS.get_or_init(Default::default).lock().unwrap()).into_owned()
+}
+
+static LOGS: OnceLock<Arc<Mutex<Vec<u8>>>> = OnceLock::new();
+
+#[derive(Clone)]
+struct LogWriter(Arc<Mutex<Vec<u8>>>);
+
+impl Write for LogWriter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+pub fn init_log_capture() {
+    static INIT: std::sync::Once = std::sync::Once::new();
+    INIT.call_once(|| {
+        let buffer = LOGS.get_or_init(Default::default).clone();
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter("customer_api=trace,async_graphql=trace")
+            .with_ansi(false)
+            .with_writer(move || LogWriter(buffer.clone()))
+            .try_init();
+    });
+}
+
+pub struct TestApp {
+    pub address: String,
+    pub state: AppState,
+    /// Shared by replicas; dropped (with the database) by the last of them.
+    pub db: Arc<TestDb>,
+    client: reqwest::Client,
+    shutdown: Option<oneshot::Sender<()>>,
+}
+
+impl TestApp {
+    pub async fn spawn() -> Self {
+        Self::spawn_with(|_| {}).await
+    }
+
+    pub async fn spawn_with(adjust: impl FnOnce(&mut Config)) -> Self {
+        init_log_capture();
+        let db = TestDb::create().await;
+        let mut config = Config::with_database_url(db.url());
+        config.admin_username = ADMIN_USERNAME.into();
+        config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
+        config.token_secret = Some(Secret::new(format!("test-secret-{}", uuid::Uuid::new_v4())));
+        config.db_pool_size = 8;
+        adjust(&mut config);
+        Self::start(Arc::new(db), config).await
+    }
+
+    /// A second server process on the same database with the same settings,
+    /// as another replica behind a load balancer would be.
+    pub async fn replica(&self) -> Self {
+        Self::start(self.db.clone(), self.state.config.clone()).await
+    }
+
+    async fn start(db: Arc<TestDb>, config: Config) -> Self {
+        let state = AppState::start(config)
+            .await
+            .expect("start the application");
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = format!("http://{}", listener.local_addr().unwrap());
+        let (shutdown, stop) = oneshot::channel::<()>();
+        tokio::spawn(customer_api::serve(listener, state.clone(), async {
+            let _ = stop.await;
+        }));
+        Self {
+            address,
+            state,
+            db,
+            client: reqwest::Client::new(),
+            shutdown: Some(shutdown),
+        }
+    }
+
+    pub fn http(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    pub fn graphql_url(&self) -> String {
+        format!("{}/graphql", self.address)
+    }
+
+    /// POSTs one GraphQL operation and returns the whole response body.
+    pub async fn gql(&self, token: Option<&str>, query: &str, variables: Value) -> Value {
+        let mut request = self
+            .client
+            .post(self.graphql_url())
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("send GraphQL request");
+        assert_eq!(
+            response.status(),
+            200,
+            "GraphQL over application/json answers 200"
+        );
+        response.json().await.expect("JSON body")
+    }
+
+    pub async fn login(&self, username: &str, password: &str) -> Value {
+        self.gql(
+            None,
+            "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token expiresAt agent { id username customerId permission permissions } } }",
+            json!({ "u": username, "p": password }),
+        )
+        .await
+    }
+
+    /// Logs in and returns the token, failing the test if login fails.
+    pub async fn token(&self, username: &str, password: &str) -> String {
+        let body = self.login(username, password).await;
+        body["data"]["login"]["token"]
+            .as_str()
+            .unwrap_or_else(|| panic!("login failed: {body}"))
+            .to_owned()
+    }
+
+    pub async fn admin_token(&self) -> String {
+        self.token(ADMIN_USERNAME, ADMIN_PASSWORD).await
+    }
+
+    /// Creates a customer through the API; returns the response body.
+    pub async fn create_customer(&self, token: &str, input: Value) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { id username name detail webhookMethod webhookUri lineSecret lineToken permissionIds tmCreate tmUpdate tmDelete guestAgent { id customerId username name permission permissions } } } }",
+            json!({ "input": input }),
+        )
+        .await
+    }
+
+    /// Creates a customer and returns its id, failing the test on error.
+    pub async fn create_customer_ok(&self, token: &str, username: &str, password: &str) -> String {
+        let body = self
+            .create_customer(token, json!({ "username": username, "password": password }))
+            .await;
+        body["data"]["createCustomer"]["customer"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("createCustomer failed: {body}"))
+            .to_owned()
+    }
+
+    pub async fn delete_customer(&self, token: &str, id: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($id: UUID!) { deleteCustomer(input: {id: $id}) { customer { id username tmUpdate tmDelete } } }",
+            json!({ "id": id }),
+        )
+        .await
+    }
+
+    pub fn statements(&self) -> u64 {
+        self.state.statements.get()
+    }
+}
+
+impl Drop for TestApp {
+    fn drop(&mut self) {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+    }
+}
+
+/// The `extensions.code` of the first error in a response body.
+pub fn error_code(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["code"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected an error, got {body}"))
+}
+
+pub fn error_field(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["field"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a field, got {body}"))
+}
