@@ -1,9 +1,12 @@
-//! Shared application state: configuration, database pool, hasher, token signer.
+//! Shared application state: configuration, database pool, hasher, token
+//! signer, credential cache and login limiter.
 
 use std::ops::Deref;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::auth::cache::{CredentialCache, ListenerGuard};
+use crate::auth::limiter::{LimiterSettings, LoginLimiter};
 use crate::auth::{PasswordHasher, TokenSigner};
 use crate::config::{Config, Secret};
 use crate::db::{self, DbConn, DbPool, PoolSettings, StatementCounter};
@@ -17,8 +20,13 @@ pub struct AppInner {
     pub pool: DbPool,
     pub hasher: PasswordHasher,
     pub tokens: TokenSigner,
+    pub credentials: CredentialCache,
+    pub login_limiter: LoginLimiter,
+    /// Access keys whose `tm_last_used` this process wrote in the last minute.
+    pub recently_used_keys: moka::sync::Cache<uuid::Uuid, ()>,
     /// SQL statements sent by this process, for tests and benchmarks.
     pub statements: StatementCounter,
+    _listener: ListenerGuard,
 }
 
 impl Deref for AppState {
@@ -30,8 +38,8 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Creates the database if needed, migrates it, builds the pool and makes
-    /// sure a super admin exists.
+    /// Creates the database if needed, migrates it, builds the pool, starts
+    /// listening for credential changes and makes sure a super admin exists.
     pub async fn start(config: Config) -> AppResult<Self> {
         let url = config.database_url.expose().to_owned();
         db::create_database_if_missing(&url).await?;
@@ -49,22 +57,44 @@ impl AppState {
             statements.clone(),
         )?;
 
-        let secret = config.token_secret.clone().unwrap_or_else(|| {
+        let mut secrets = config.token_secrets();
+        if secrets.is_empty() {
             tracing::warn!(
-                "TOKEN_SECRET is not set: signing tokens with a random key, so they end with this process \
-                 and are not accepted by other replicas"
+                "TOKEN_SECRET is not set: signing tokens with a random key, so they end with this \
+                 process and are not accepted by other replicas"
             );
             let bytes: [u8; 32] = rand::random();
-            Secret::new(bytes.iter().map(|b| format!("{b:02x}")).collect::<String>())
-        });
-        let tokens = TokenSigner::new(&secret, config.token_ttl_seconds);
+            secrets.push(Secret::new(
+                bytes.iter().map(|b| format!("{b:02x}")).collect::<String>(),
+            ));
+        }
+        let tokens = TokenSigner::new(&secrets, config.token_ttl_seconds)?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
+        let login_limiter = LoginLimiter::new(LimiterSettings {
+            max_failures_per_username: config.login_max_failures,
+            max_failures_per_address: config.login_max_failures_per_address,
+            window: Duration::from_secs(config.login_failure_window_seconds),
+        });
+        let credentials = CredentialCache::default();
+        let listener = credentials.spawn_listener(url);
+        if !credentials.wait_until_listening(timeout).await {
+            tracing::warn!(
+                "not yet listening for credential changes: checking every credential in the database until then"
+            );
+        }
         let state = Self(Arc::new(AppInner {
             config,
             pool,
-            hasher: PasswordHasher::new(cores),
+            hasher: PasswordHasher::new(cores)?,
             tokens,
+            credentials,
+            login_limiter,
+            recently_used_keys: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(crate::service::auth::KEY_USE_RECORD_INTERVAL)
+                .build(),
             statements,
+            _listener: listener,
         }));
         crate::service::bootstrap::ensure_super_admin(&state).await?;
         Ok(state)

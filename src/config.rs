@@ -5,10 +5,14 @@
 //! |---|---|---|
 //! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/customer_api` | PostgreSQL to use; the database is created if missing |
 //! | `LISTEN_ADDR` | `127.0.0.1:8080` | address the HTTP server binds |
-//! | `TOKEN_SECRET` | random per process | key that signs login tokens |
+//! | `TOKEN_SECRET` | random per process | keys that sign login tokens, comma-separated; the first signs, all verify |
 //! | `TOKEN_TTL_SECONDS` | `604800` (7 days) | lifetime of a login token |
 //! | `ADMIN_USERNAME` | `admin` | username of the bootstrap super admin |
 //! | `ADMIN_PASSWORD` | random, printed once | password of the bootstrap super admin |
+//! | `LOGIN_MAX_FAILURES` | `5` | failed logins per username within the window |
+//! | `LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
+//! | `LOGIN_FAILURE_WINDOW_SECONDS` | `300` | sliding window of the login limits |
+//! | `TRUST_FORWARDED_FOR` | `false` | read the client address from `X-Forwarded-For` (behind a proxy only) |
 //! | `DB_POOL_SIZE` | `16` | maximum database connections |
 //! | `DB_POOL_TIMEOUT_MS` | `5000` | longest wait for, or to open, a connection |
 //! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` on every connection |
@@ -74,8 +78,10 @@ pub struct Config {
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: SocketAddr,
 
-    /// Key that signs login tokens. Without it a random key is made per process
-    /// (tokens then die with the process and do not work across replicas).
+    /// Keys that sign login tokens, comma-separated: the first signs, all
+    /// verify, so a rotation lists the new key first and the old one after it
+    /// until the old tokens have expired. Without it a random key is made per
+    /// process (tokens then die with the process and do not work across replicas).
     #[arg(long, env = "TOKEN_SECRET", hide_env_values = true)]
     pub token_secret: Option<Secret>,
 
@@ -91,6 +97,23 @@ pub struct Config {
     /// Password of that super admin; without it a random one is printed once to the log.
     #[arg(long, env = "ADMIN_PASSWORD", hide_env_values = true)]
     pub admin_password: Option<Secret>,
+
+    /// Failed logins allowed per username within the window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES", default_value_t = 5)]
+    pub login_max_failures: usize,
+
+    /// Failed logins allowed per client address within the window.
+    #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
+    pub login_max_failures_per_address: usize,
+
+    /// Length of the sliding window that counts failed logins, in seconds.
+    #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECONDS", default_value_t = 300)]
+    pub login_failure_window_seconds: u64,
+
+    /// Take the client address from the last `X-Forwarded-For` entry (only
+    /// behind a proxy that sets it); otherwise from the TCP connection.
+    #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]
+    pub trust_forwarded_for: bool,
 
     /// Maximum number of database connections.
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
@@ -134,6 +157,17 @@ pub struct Config {
 }
 
 impl Config {
+    /// The token signing keys, in order; empty when none are configured.
+    pub fn token_secrets(&self) -> Vec<Secret> {
+        self.token_secret
+            .iter()
+            .flat_map(|s| s.expose().split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect()
+    }
+
     /// The defaults above (as overridden by the environment), pointed at
     /// `database_url`; command-line flags are ignored. For tests and embedders.
     pub fn with_database_url(database_url: impl Into<String>) -> Self {

@@ -38,6 +38,10 @@ pub enum AppError {
     )]
     Unauthenticated,
 
+    /// Too many failed logins lately: refused without checking the password.
+    #[error("too many failed logins: try again later")]
+    TooManyFailures { retry_after_seconds: u64 },
+
     #[error("not allowed to perform this operation")]
     Forbidden,
 
@@ -68,7 +72,7 @@ pub enum AppError {
 impl AppError {
     pub fn code(&self) -> ErrorCode {
         match self {
-            Self::Unauthenticated => ErrorCode::Unauthenticated,
+            Self::Unauthenticated | Self::TooManyFailures { .. } => ErrorCode::Unauthenticated,
             Self::Forbidden => ErrorCode::Forbidden,
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
@@ -90,6 +94,27 @@ impl AppError {
 
     pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
         Self::Internal(cause.into())
+    }
+
+    /// The same validation error, reported against another input field name.
+    pub fn for_field(self, field: &'static str) -> Self {
+        match self {
+            Self::BadUserInput { message, .. } => Self::BadUserInput {
+                field: field.into(),
+                message: message.replace("`password`", &format!("`{field}`")).into(),
+            },
+            other => other,
+        }
+    }
+
+    /// When the client may retry, for `extensions.retryAfterSeconds`.
+    pub fn retry_after_seconds(&self) -> Option<u64> {
+        match self {
+            Self::TooManyFailures {
+                retry_after_seconds,
+            } => Some(*retry_after_seconds),
+            _ => None,
+        }
     }
 
     /// The input field the error is about, for `extensions.field`.
@@ -149,6 +174,12 @@ mod tests {
         let io = || Box::new(std::io::Error::other("x"));
         let cases = [
             (AppError::Unauthenticated, "UNAUTHENTICATED"),
+            (
+                AppError::TooManyFailures {
+                    retry_after_seconds: 3,
+                },
+                "UNAUTHENTICATED",
+            ),
             (AppError::Forbidden, "FORBIDDEN"),
             (AppError::NotFound("customer"), "NOT_FOUND"),
             (

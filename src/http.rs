@@ -1,6 +1,7 @@
 //! The HTTP surface: GraphQL over HTTP at `/graphql` (GraphiQL for browsers),
 //! and the `/healthz` and `/readyz` probes.
 
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
 use async_graphql::http::GraphiQLSource;
@@ -8,7 +9,7 @@ use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::Router;
-use axum::extract::{RawQuery, State};
+use axum::extract::{ConnectInfo, RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
 use axum::routing::get;
@@ -17,7 +18,7 @@ use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
-use crate::graphql::{self, ApiSchema, Credential, per_request_data};
+use crate::graphql::{self, ApiSchema, ClientAddress, Credential, per_request_data};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -98,20 +99,49 @@ fn json_response(status: StatusCode, body: &BatchResponse, headers: &HeaderMap) 
     }
 }
 
-async fn execute(state: &HttpState, batch: BatchRequest, headers: &HeaderMap) -> Response {
+/// The client's address: the TCP peer, or behind a trusted proxy the last
+/// `X-Forwarded-For` entry (the one that proxy appended).
+fn client_address(state: &HttpState, headers: &HeaderMap, peer: SocketAddr) -> ClientAddress {
+    if state.app.config.trust_forwarded_for {
+        let entries: Vec<&str> = headers
+            .get_all("x-forwarded-for")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .flat_map(|v| v.split(','))
+            .collect();
+        // Only the last entry was written by our proxy; earlier ones are the client's say-so.
+        let forwarded = entries
+            .last()
+            .and_then(|entry| entry.trim().parse::<IpAddr>().ok());
+        if forwarded.is_some() {
+            return ClientAddress(forwarded);
+        }
+    }
+    ClientAddress(Some(peer.ip()))
+}
+
+async fn execute(
+    state: &HttpState,
+    batch: BatchRequest,
+    headers: &HeaderMap,
+    client: ClientAddress,
+) -> Response {
     let max = state.app.config.max_batch_size;
     let batch = match batch {
         BatchRequest::Batch(requests) if requests.len() > max => {
             let message = format!("a batch may hold at most {max} operations");
             return error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT", headers);
         }
-        BatchRequest::Single(request) => {
-            BatchRequest::Single(per_request_data(request, &state.app, credential(headers)))
-        }
+        BatchRequest::Single(request) => BatchRequest::Single(per_request_data(
+            request,
+            &state.app,
+            credential(headers),
+            client,
+        )),
         BatchRequest::Batch(requests) => BatchRequest::Batch(
             requests
                 .into_iter()
-                .map(|r| per_request_data(r, &state.app, credential(headers)))
+                .map(|r| per_request_data(r, &state.app, credential(headers), client))
                 .collect(),
         ),
     };
@@ -135,11 +165,15 @@ async fn execute(state: &HttpState, batch: BatchRequest, headers: &HeaderMap) ->
 
 async fn graphql_post(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     request: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
 ) -> Response {
     match request {
-        Ok(request) => execute(&state, request.into_inner(), &headers).await,
+        Ok(request) => {
+            let client = client_address(&state, &headers, peer);
+            execute(&state, request.into_inner(), &headers, client).await
+        }
         Err(rejection) => {
             let message = format!(
                 "the request is not a valid GraphQL-over-HTTP request: {}",
@@ -157,6 +191,7 @@ async fn graphql_post(
 
 async fn graphql_get(
     State(state): State<HttpState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -198,7 +233,8 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    execute(&state, BatchRequest::Single(request), &headers).await
+    let client = client_address(&state, &headers, peer);
+    execute(&state, BatchRequest::Single(request), &headers, client).await
 }
 
 /// Whether the operation `request` would run is a mutation. A document that

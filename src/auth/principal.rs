@@ -42,15 +42,70 @@ impl Permission {
 
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Principal {
-    /// `None` when the request authenticated with an access key.
-    pub agent_id: Option<Uuid>,
+    pub credential: CredentialId,
     pub customer_id: Uuid,
     pub permission: i32,
     /// Whether `customer_id` is the platform operator's own customer.
     pub of_platform_customer: bool,
 }
 
+/// Which credential the request presented.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum CredentialId {
+    /// A login token of an agent, for one session.
+    Session {
+        agent_id: Uuid,
+        session_id: Uuid,
+    },
+    AccessKey {
+        access_key_id: Uuid,
+    },
+}
+
 impl Principal {
+    /// A login session of an agent with the given permissions.
+    pub fn agent(
+        agent_id: Uuid,
+        session_id: Uuid,
+        customer_id: Uuid,
+        permission: i32,
+        of_platform_customer: bool,
+    ) -> Self {
+        Self {
+            credential: CredentialId::Session {
+                agent_id,
+                session_id,
+            },
+            customer_id,
+            permission,
+            of_platform_customer,
+        }
+    }
+
+    /// An access key: CUSTOMER_ADMIN of its own customer, never more, even
+    /// when that customer is the platform's.
+    pub fn access_key(access_key_id: Uuid, customer_id: Uuid) -> Self {
+        Self {
+            credential: CredentialId::AccessKey { access_key_id },
+            customer_id,
+            permission: Permission::CustomerAdmin.bit(),
+            of_platform_customer: false,
+        }
+    }
+
+    /// The agent behind the request; `None` for an access key.
+    pub fn agent_id(&self) -> Option<Uuid> {
+        match self.credential {
+            CredentialId::Session { agent_id, .. } => Some(agent_id),
+            CredentialId::AccessKey { .. } => None,
+        }
+    }
+
+    /// The agent behind the request, for operations no access key may perform.
+    pub fn require_agent(&self) -> AppResult<Uuid> {
+        self.agent_id().ok_or(AppError::Forbidden)
+    }
+
     pub fn has(&self, permission: Permission) -> bool {
         self.permission & permission.bit() != 0
     }
@@ -63,6 +118,16 @@ impl Principal {
 
     pub fn require_super_admin(&self) -> AppResult<()> {
         if self.is_super_admin() {
+            Ok(())
+        } else {
+            Err(AppError::Forbidden)
+        }
+    }
+
+    /// Super admins administer any customer; CUSTOMER_ADMINs their own.
+    pub fn require_customer_admin(&self, customer_id: Uuid) -> AppResult<()> {
+        let own_admin = self.customer_id == customer_id && self.has(Permission::CustomerAdmin);
+        if self.is_super_admin() || own_admin {
             Ok(())
         } else {
             Err(AppError::Forbidden)
@@ -86,12 +151,22 @@ mod tests {
     use super::*;
 
     fn principal(permission: i32, of_platform_customer: bool) -> Principal {
-        Principal {
-            agent_id: Some(Uuid::nil()),
-            customer_id: Uuid::from_u128(7),
+        Principal::agent(
+            Uuid::nil(),
+            Uuid::nil(),
+            Uuid::from_u128(7),
             permission,
             of_platform_customer,
-        }
+        )
+    }
+
+    #[test]
+    fn access_keys_are_customer_admins_and_never_more() {
+        let key = Principal::access_key(Uuid::nil(), Uuid::from_u128(7));
+        assert!(!key.is_super_admin());
+        assert!(key.require_customer_admin(Uuid::from_u128(7)).is_ok());
+        assert!(key.require_customer_admin(Uuid::from_u128(8)).is_err());
+        assert!(key.require_agent().is_err());
     }
 
     #[test]

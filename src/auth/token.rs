@@ -1,4 +1,6 @@
-//! Signed login tokens (JWT, HS256) with standard `sub`, `iat` and `exp` claims.
+//! Signed login tokens (JWT, HS256) with the standard `sub`, `iat`, `exp` and
+//! `jti` claims. `jti` names the session row, so one token can be revoked.
+//! Several keys may verify, so that tokens survive a key rotation; the first signs.
 
 use chrono::{DateTime, Utc};
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
@@ -12,18 +14,29 @@ use crate::error::{AppError, AppResult};
 struct Claims {
     /// The agent the token was issued to.
     sub: Uuid,
+    /// The session the token belongs to.
+    jti: Uuid,
     iat: i64,
     exp: i64,
 }
 
+/// What a valid token says.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TokenClaims {
+    pub agent_id: Uuid,
+    pub session_id: Uuid,
+}
+
 pub struct IssuedToken {
     pub token: String,
+    pub session_id: Uuid,
     pub expires_at: DateTime<Utc>,
 }
 
 impl std::fmt::Debug for IssuedToken {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("IssuedToken")
+            .field("session_id", &self.session_id)
             .field("expires_at", &self.expires_at)
             .finish_non_exhaustive()
     }
@@ -32,43 +45,64 @@ impl std::fmt::Debug for IssuedToken {
 #[derive(Clone)]
 pub struct TokenSigner {
     encoding: EncodingKey,
-    decoding: DecodingKey,
-    ttl: chrono::Duration,
+    decoding: Vec<DecodingKey>,
+    ttl_seconds: i64,
 }
 
 impl TokenSigner {
-    pub fn new(secret: &Secret, ttl_seconds: u64) -> Self {
-        let key = secret.expose().as_bytes();
-        Self {
-            encoding: EncodingKey::from_secret(key),
-            decoding: DecodingKey::from_secret(key),
-            ttl: chrono::Duration::seconds(i64::try_from(ttl_seconds).unwrap_or(i64::MAX / 1000)),
-        }
+    /// `secrets[0]` signs; every one of them verifies.
+    pub fn new(secrets: &[Secret], ttl_seconds: u64) -> AppResult<Self> {
+        let first = secrets
+            .first()
+            .ok_or_else(|| AppError::internal("no token signing key"))?;
+        Ok(Self {
+            encoding: EncodingKey::from_secret(first.expose().as_bytes()),
+            decoding: secrets
+                .iter()
+                .map(|s| DecodingKey::from_secret(s.expose().as_bytes()))
+                .collect(),
+            ttl_seconds: i64::try_from(ttl_seconds).unwrap_or(i64::MAX),
+        })
+    }
+
+    pub fn ttl_seconds(&self) -> i64 {
+        self.ttl_seconds
     }
 
     pub fn issue(&self, agent_id: Uuid) -> AppResult<IssuedToken> {
         let now = Utc::now().timestamp();
-        let exp = now.saturating_add(self.ttl.num_seconds());
+        let exp = now.saturating_add(self.ttl_seconds);
         let expires_at = DateTime::from_timestamp(exp, 0)
             .ok_or_else(|| AppError::internal("token expiry out of range"))?;
+        let session_id = Uuid::new_v4();
         let claims = Claims {
             sub: agent_id,
+            jti: session_id,
             iat: now,
             exp,
         };
         let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &self.encoding)
             .map_err(AppError::internal)?;
-        Ok(IssuedToken { token, expires_at })
+        Ok(IssuedToken {
+            token,
+            session_id,
+            expires_at,
+        })
     }
 
-    /// The agent id in a valid, unexpired token signed by us.
-    pub fn verify(&self, token: &str) -> AppResult<Uuid> {
+    /// The claims of a valid, unexpired token signed with one of our keys.
+    pub fn verify(&self, token: &str) -> AppResult<TokenClaims> {
         let mut validation = Validation::new(Algorithm::HS256);
         validation.leeway = 0;
-        validation.set_required_spec_claims(&["exp", "iat", "sub"]);
-        jsonwebtoken::decode::<Claims>(token, &self.decoding, &validation)
-            .map(|data| data.claims.sub)
-            .map_err(|_| AppError::Unauthenticated)
+        validation.set_required_spec_claims(&["exp", "iat", "sub", "jti"]);
+        self.decoding
+            .iter()
+            .find_map(|key| jsonwebtoken::decode::<Claims>(token, key, &validation).ok())
+            .map(|data| TokenClaims {
+                agent_id: data.claims.sub,
+                session_id: data.claims.jti,
+            })
+            .ok_or(AppError::Unauthenticated)
     }
 }
 
@@ -76,22 +110,39 @@ impl TokenSigner {
 mod tests {
     use super::*;
 
+    fn signer(keys: &[&str]) -> TokenSigner {
+        let secrets: Vec<Secret> = keys.iter().map(|k| Secret::new(*k)).collect();
+        TokenSigner::new(&secrets, 60).unwrap()
+    }
+
     #[test]
-    fn tokens_verify_only_with_the_key_that_signed_them() {
-        let signer = TokenSigner::new(&Secret::new("one"), 60);
-        let other = TokenSigner::new(&Secret::new("two"), 60);
+    fn tokens_verify_only_with_the_keys_that_signed_them() {
         let agent = Uuid::new_v4();
-        let issued = signer.issue(agent).unwrap();
-        assert_eq!(signer.verify(&issued.token).unwrap(), agent);
-        assert!(other.verify(&issued.token).is_err());
-        assert!(signer.verify("garbage").is_err());
+        let issued = signer(&["one"]).issue(agent).unwrap();
+        let claims = signer(&["one"]).verify(&issued.token).unwrap();
+        assert_eq!(claims.agent_id, agent);
+        assert_eq!(claims.session_id, issued.session_id);
+        assert!(signer(&["two"]).verify(&issued.token).is_err());
+        assert!(signer(&["one"]).verify("garbage").is_err());
+    }
+
+    #[test]
+    fn tokens_survive_a_key_rotation() {
+        let old = signer(&["old"]).issue(Uuid::new_v4()).unwrap();
+        let rotated = signer(&["new", "old"]);
+        assert!(rotated.verify(&old.token).is_ok());
+        let new = rotated.issue(Uuid::new_v4()).unwrap();
+        assert!(
+            signer(&["new"]).verify(&new.token).is_ok(),
+            "the first key signs"
+        );
     }
 
     #[test]
     fn expired_tokens_are_rejected() {
-        let signer = TokenSigner::new(&Secret::new("k"), 60);
         let claims = Claims {
             sub: Uuid::new_v4(),
+            jti: Uuid::new_v4(),
             iat: 0,
             exp: Utc::now().timestamp() - 1,
         };
@@ -101,6 +152,6 @@ mod tests {
             &EncodingKey::from_secret(b"k"),
         )
         .unwrap();
-        assert!(signer.verify(&token).is_err());
+        assert!(signer(&["k"]).verify(&token).is_err());
     }
 }

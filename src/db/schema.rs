@@ -1,6 +1,22 @@
 // @generated automatically by Diesel CLI.
 
 diesel::table! {
+    access_keys (id) {
+        id -> Uuid,
+        customer_id -> Uuid,
+        name -> Text,
+        detail -> Text,
+        token_hash -> Text,
+        token_prefix -> Text,
+        tm_expire -> Timestamptz,
+        tm_last_used -> Nullable<Timestamptz>,
+        tm_create -> Timestamptz,
+        tm_update -> Nullable<Timestamptz>,
+        tm_delete -> Nullable<Timestamptz>,
+    }
+}
+
+diesel::table! {
     agents (id) {
         id -> Uuid,
         customer_id -> Uuid,
@@ -34,6 +50,18 @@ diesel::table! {
     }
 }
 
-diesel::joinable!(agents -> customers (customer_id));
+diesel::table! {
+    sessions (id) {
+        id -> Uuid,
+        agent_id -> Uuid,
+        tm_create -> Timestamptz,
+        tm_expire -> Timestamptz,
+        tm_revoke -> Nullable<Timestamptz>,
+    }
+}
 
-diesel::allow_tables_to_appear_in_same_query!(agents, customers,);
+diesel::joinable!(access_keys -> customers (customer_id));
+diesel::joinable!(agents -> customers (customer_id));
+diesel::joinable!(sessions -> agents (agent_id));
+
+diesel::allow_tables_to_appear_in_same_query!(access_keys, agents, customers, sessions,);

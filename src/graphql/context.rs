@@ -5,7 +5,7 @@ use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
 use tokio::sync::OnceCell;
 
-use super::loaders::GuestAgentLoader;
+use super::loaders::{GuestAgentLoader, GuestAgents};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
@@ -35,13 +35,18 @@ struct RequestAuth {
     principal: OnceCell<Principal>,
 }
 
+/// The client's IP address, for the login limiter.
+#[derive(Clone, Copy, Debug)]
+pub struct ClientAddress(pub Option<std::net::IpAddr>);
+
 /// Attaches what every operation of one request needs.
 pub fn per_request_data(
     request: async_graphql::Request,
     state: &AppState,
     credential: Credential,
+    client: ClientAddress,
 ) -> async_graphql::Request {
-    let loader: super::loaders::GuestAgents = DataLoader::with_cache(
+    let loader: GuestAgents = DataLoader::with_cache(
         GuestAgentLoader::new(state.clone()),
         tokio::spawn,
         HashMapCache::default(),
@@ -52,6 +57,7 @@ pub fn per_request_data(
             principal: OnceCell::new(),
         })
         .data(loader)
+        .data(client)
 }
 
 pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {

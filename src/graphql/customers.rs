@@ -4,10 +4,10 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use uuid::Uuid;
 
 use super::context::{principal, state};
-use super::pagination::{CustomerConnection, decode_cursor};
+use super::pagination::{Connection, page_cost, page_request};
 use super::types::{CustomerView, WebhookMethod};
+use crate::db::models::customer::CustomerRow;
 use crate::service::customers::{self, NewCustomerInput};
-use crate::service::pagination::{MAX_PAGE_SIZE, PageRequest};
 
 #[derive(Default)]
 pub struct CustomerQuery;
@@ -16,7 +16,7 @@ pub struct CustomerQuery;
 impl CustomerQuery {
     /// Live customers, newest first, as a Relay connection. Super admins only.
     /// `first`/`last` default to 20 and may be at most 100.
-    #[graphql(complexity = "1 + page_cost(first, last) * child_complexity")]
+    #[graphql(complexity = "page_cost(first, last, child_complexity)")]
     async fn customers(
         &self,
         ctx: &Context<'_>,
@@ -27,13 +27,11 @@ impl CustomerQuery {
             i32,
         >,
         #[graphql(desc = "Cursor of the edge before which the page ends.")] before: Option<String>,
-    ) -> Result<CustomerConnection> {
+    ) -> Result<Connection<CustomerRow>> {
         let principal = principal(ctx).await?;
-        let after = after.map(|c| decode_cursor("after", &c)).transpose()?;
-        let before = before.map(|c| decode_cursor("before", &c)).transpose()?;
-        let request = PageRequest::new(first, after, last, before)?;
+        let request = page_request(first, after, last, before)?;
         let page = customers::list(state(ctx), principal, request).await?;
-        Ok(CustomerConnection::new(page))
+        Ok(Connection::new(page, None))
     }
 
     /// One customer by id, or null if there is none. Super admins see any
@@ -49,14 +47,6 @@ impl CustomerQuery {
             .await?
             .map(Into::into))
     }
-}
-
-/// What a list field may cost: its page size (clamped, as the resolver does).
-fn page_cost(first: Option<i32>, last: Option<i32>) -> usize {
-    let size = first
-        .or(last)
-        .map_or(crate::service::pagination::DEFAULT_PAGE_SIZE, i64::from);
-    usize::try_from(size.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1)
 }
 
 /// A new customer. A guest agent with the same username and password and

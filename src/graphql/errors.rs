@@ -42,36 +42,42 @@ fn app_error(error: &ServerError) -> Option<&AppError> {
 /// errors without a source come from parsing, validation or input coercion,
 /// i.e. from the client's document or variables.
 pub fn assign_code(error: &mut ServerError) {
-    let (code, field) = match app_error(error) {
+    let mut extra: Vec<(&str, async_graphql::Value)> = Vec::new();
+    let code = match app_error(error) {
         Some(app) => {
             if matches!(app, AppError::Internal(_) | AppError::Unavailable(_)) {
                 tracing::error!(error = %error_chain(app), path = ?error.path, "request failed");
             }
-            let (code, field, message) =
-                (app.code(), app.field().map(str::to_owned), app.to_string());
+            if let Some(field) = app.field() {
+                extra.push(("field", field.into()));
+            }
+            if let Some(seconds) = app.retry_after_seconds() {
+                extra.push(("retryAfterSeconds", seconds.into()));
+            }
+            let (code, message) = (app.code(), app.to_string());
             error.message = message;
-            (code, field)
+            code
         }
         None if error.source.is_some() => {
             tracing::error!(message = %error.message, path = ?error.path, "request failed with an unexpected error");
             error.message = AppError::internal("unexpected").to_string();
-            (ErrorCode::InternalServerError, None)
+            ErrorCode::InternalServerError
         }
         None => {
-            if error
+            let has_code = error
                 .extensions
                 .as_ref()
-                .is_some_and(|ext| ext.get("code").is_some())
-            {
+                .is_some_and(|ext| ext.get("code").is_some());
+            if has_code {
                 return;
             }
-            (ErrorCode::BadUserInput, None)
+            ErrorCode::BadUserInput
         }
     };
     let extensions = error.extensions.get_or_insert_with(Default::default);
     extensions.set("code", code.as_str());
-    if let Some(field) = field {
-        extensions.set("field", field);
+    for (name, value) in extra {
+        extensions.set(name, value);
     }
 }
 
@@ -122,6 +128,22 @@ mod tests {
         let mut error = resolver_error(AppError::Forbidden);
         assign_code(&mut error);
         assert_eq!(code_of(&error), "\"FORBIDDEN\"");
+    }
+
+    #[test]
+    fn refused_logins_tell_when_to_retry() {
+        let mut error = resolver_error(AppError::TooManyFailures {
+            retry_after_seconds: 42,
+        });
+        assign_code(&mut error);
+        assert_eq!(code_of(&error), "\"UNAUTHENTICATED\"");
+        let retry = error
+            .extensions
+            .as_ref()
+            .unwrap()
+            .get("retryAfterSeconds")
+            .unwrap();
+        assert_eq!(retry.to_string(), "42");
     }
 
     #[test]

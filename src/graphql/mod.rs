@@ -1,6 +1,7 @@
 //! The GraphQL API: schema roots split by domain, the views clients see, the
 //! dataloaders, cursor pagination, and the one place errors get their codes.
 
+mod access_keys;
 mod auth;
 mod context;
 mod customers;
@@ -12,18 +13,26 @@ mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
-pub use context::{Credential, per_request_data};
+pub use context::{ClientAddress, Credential, per_request_data};
 
 use crate::app::AppState;
 use crate::config::Config;
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Query")]
-pub struct QueryRoot(customers::CustomerQuery, auth::AuthQuery);
+pub struct QueryRoot(
+    customers::CustomerQuery,
+    access_keys::AccessKeyQuery,
+    auth::AuthQuery,
+);
 
 #[derive(MergedObject, Default)]
 #[graphql(name = "Mutation")]
-pub struct MutationRoot(auth::AuthMutation, customers::CustomerMutation);
+pub struct MutationRoot(
+    auth::AuthMutation,
+    customers::CustomerMutation,
+    access_keys::AccessKeyMutation,
+);
 
 pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
 

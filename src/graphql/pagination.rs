@@ -1,8 +1,10 @@
-//! Relay cursor connections over the customers' listing order. A cursor is
-//! an opaque, URL-safe encoding of the row's `(tm_create, id)` key.
+//! Relay cursor connections over keyset listings ordered by `(tm_create, id)`,
+//! newest first. A cursor is an opaque, URL-safe encoding of a row's key.
+
+use std::future::Future;
 
 use async_graphql::connection::PageInfo;
-use async_graphql::{Context, Object, Result, SimpleObject};
+use async_graphql::{Context, Lookahead, Object, OutputType, Result};
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Datelike};
@@ -10,12 +12,13 @@ use uuid::Uuid;
 
 use super::context::{principal, state};
 use super::loaders::GuestAgents;
-use super::types::CustomerView;
+use super::types::{AccessKeyView, CustomerView};
 use crate::db::models::PageKey;
+use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::customer::CustomerRow;
 use crate::error::{AppError, AppResult};
-use crate::service::{self, pagination::Page};
-
+use crate::service;
+use crate::service::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 const CURSOR_VERSION: &str = "c1";
 
 pub fn encode_cursor(key: PageKey) -> String {
@@ -49,83 +52,151 @@ pub fn decode_cursor(field: &'static str, cursor: &str) -> AppResult<PageKey> {
     Ok(PageKey { tm_create, id })
 }
 
-/// An edge in a customer connection.
-#[derive(SimpleObject)]
-pub struct CustomerEdge {
-    /// Opaque cursor of this edge, for `after` or `before`.
-    cursor: String,
-    /// The customer at the end of the edge.
-    node: CustomerView,
+/// Relay's page arguments, checked: sizes, and cursors made by us.
+pub fn page_request(
+    first: Option<i32>,
+    after: Option<String>,
+    last: Option<i32>,
+    before: Option<String>,
+) -> AppResult<PageRequest> {
+    let after = after.map(|c| decode_cursor("after", &c)).transpose()?;
+    let before = before.map(|c| decode_cursor("before", &c)).transpose()?;
+    PageRequest::new(first, after, last, before)
 }
 
-/// A page of customers, newest first.
-pub struct CustomerConnection {
-    page: Page<CustomerRow>,
+/// What a list field may cost in complexity: its page size (clamped as the
+/// resolver does) times what one node costs.
+pub fn page_cost(first: Option<i32>, last: Option<i32>, node_cost: usize) -> usize {
+    let size = first.or(last).map_or(DEFAULT_PAGE_SIZE, i64::from);
+    let size = usize::try_from(size.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1);
+    1 + size.saturating_mul(node_cost)
 }
 
-impl CustomerConnection {
-    pub fn new(page: Page<CustomerRow>) -> Self {
-        Self { page }
+/// A row type that can be listed through a connection.
+pub trait Listed: Clone + Send + Sync + 'static {
+    type View: OutputType + From<Self>;
+
+    fn page_key(&self) -> PageKey;
+
+    /// Runs before the nodes of a page resolve, with what one node selects:
+    /// the place to load a relation for the whole page in one batch.
+    fn prefetch(
+        _ctx: &Context<'_>,
+        _rows: &[Self],
+        _node: Lookahead<'_>,
+    ) -> impl Future<Output = Result<()>> + Send {
+        async { Ok(()) }
     }
 
-    /// Loads the guest agents of the whole page in one batch before the nodes
-    /// resolve, so that the batch never depends on how quickly they do; each
-    /// node's `guestAgent` then reads the loader's cache.
-    async fn prefetch_guest_agents(&self, ctx: &Context<'_>) -> Result<()> {
-        let ids = self.page.items.iter().map(|row| row.id);
-        ctx.data_unchecked::<GuestAgents>().load_many(ids).await?;
+    /// How many rows the whole listing holds.
+    fn total_count(
+        ctx: &Context<'_>,
+        scope: Option<Uuid>,
+    ) -> impl Future<Output = Result<i64>> + Send;
+}
+
+impl Listed for CustomerRow {
+    type View = CustomerView;
+
+    fn page_key(&self) -> PageKey {
+        CustomerRow::page_key(self)
+    }
+
+    /// Loads the guest agents of the whole page in one batch before the
+    /// nodes resolve, so that the batch never depends on how quickly they
+    /// do; each node's `guestAgent` then reads the loader's cache.
+    async fn prefetch(ctx: &Context<'_>, rows: &[Self], node: Lookahead<'_>) -> Result<()> {
+        if node.field("guestAgent").exists() {
+            let ids = rows.iter().map(|row| row.id);
+            ctx.data_unchecked::<GuestAgents>().load_many(ids).await?;
+        }
         Ok(())
     }
+
+    async fn total_count(ctx: &Context<'_>, _scope: Option<Uuid>) -> Result<i64> {
+        Ok(service::customers::count(state(ctx), principal(ctx).await?).await?)
+    }
 }
 
-#[Object]
-impl CustomerConnection {
-    /// The customers of this page, with their cursors.
-    async fn edges(&self, ctx: &Context<'_>) -> Result<Vec<CustomerEdge>> {
-        if ctx.look_ahead().field("node").field("guestAgent").exists() {
-            self.prefetch_guest_agents(ctx).await?;
-        }
-        Ok(self
-            .page
-            .items
-            .iter()
-            .map(|row| CustomerEdge {
-                cursor: encode_cursor(row.page_key()),
-                node: row.clone().into(),
-            })
-            .collect())
+impl Listed for AccessKeyRow {
+    type View = AccessKeyView;
+
+    fn page_key(&self) -> PageKey {
+        AccessKeyRow::page_key(self)
     }
 
-    /// The customers of this page.
-    async fn nodes(&self, ctx: &Context<'_>) -> Result<Vec<CustomerView>> {
-        if ctx.look_ahead().field("guestAgent").exists() {
-            self.prefetch_guest_agents(ctx).await?;
-        }
+    async fn total_count(ctx: &Context<'_>, customer_id: Option<Uuid>) -> Result<i64> {
+        Ok(service::access_keys::count(state(ctx), principal(ctx).await?, customer_id).await?)
+    }
+}
+
+/// An edge: a node with its cursor.
+pub struct Edge<R: Listed>(R);
+
+#[Object(
+    concrete(name = "CustomerEdge", params(CustomerRow)),
+    concrete(name = "AccessKeyEdge", params(AccessKeyRow))
+)]
+impl<R: Listed> Edge<R> {
+    /// Opaque cursor of this edge, for `after` or `before`.
+    async fn cursor(&self) -> String {
+        encode_cursor(self.0.page_key())
+    }
+
+    /// The node at the end of the edge.
+    async fn node(&self) -> R::View {
+        self.0.clone().into()
+    }
+}
+
+/// One page of a listing, newest first, as a Relay connection.
+pub struct Connection<R: Listed> {
+    page: Page<R>,
+    /// What `totalCount` counts within (e.g. the customer whose keys these are).
+    scope: Option<Uuid>,
+}
+
+impl<R: Listed> Connection<R> {
+    pub fn new(page: Page<R>, scope: Option<Uuid>) -> Self {
+        Self { page, scope }
+    }
+}
+
+#[Object(
+    concrete(name = "CustomerConnection", params(CustomerRow)),
+    concrete(name = "AccessKeyConnection", params(AccessKeyRow))
+)]
+impl<R: Listed> Connection<R>
+where
+    Edge<R>: OutputType,
+{
+    /// The nodes of this page, with their cursors.
+    async fn edges(&self, ctx: &Context<'_>) -> Result<Vec<Edge<R>>> {
+        R::prefetch(ctx, &self.page.items, ctx.look_ahead().field("node")).await?;
+        Ok(self.page.items.iter().cloned().map(Edge).collect())
+    }
+
+    /// The nodes of this page.
+    async fn nodes(&self, ctx: &Context<'_>) -> Result<Vec<R::View>> {
+        R::prefetch(ctx, &self.page.items, ctx.look_ahead()).await?;
         Ok(self.page.items.iter().cloned().map(Into::into).collect())
     }
 
     /// Where this page stands in the whole list.
     async fn page_info(&self) -> PageInfo {
+        let cursor = |row: &R| encode_cursor(row.page_key());
         PageInfo {
             has_previous_page: self.page.has_previous_page,
             has_next_page: self.page.has_next_page,
-            start_cursor: self
-                .page
-                .items
-                .first()
-                .map(|row| encode_cursor(row.page_key())),
-            end_cursor: self
-                .page
-                .items
-                .last()
-                .map(|row| encode_cursor(row.page_key())),
+            start_cursor: self.page.items.first().map(cursor),
+            end_cursor: self.page.items.last().map(cursor),
         }
     }
 
-    /// How many live customers exist in all; costs one more query, made only
-    /// when this field is selected.
+    /// How many live nodes the whole list holds; costs one more query, made
+    /// only when this field is selected.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        Ok(service::customers::count(state(ctx), principal(ctx).await?).await?)
+        R::total_count(ctx, self.scope).await
     }
 }
 

@@ -7,6 +7,7 @@ use uuid::Uuid;
 
 use super::loaders::GuestAgents;
 use crate::auth::Permission;
+use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::agent::AgentRow;
 use crate::db::models::customer::CustomerRow;
 use crate::service::customers::WebhookMethod as DomainWebhookMethod;
@@ -181,6 +182,50 @@ impl From<AgentRow> for AgentView {
             detail: row.detail,
             permission: row.permission,
             permissions: permission_names(row.permission),
+            tm_create: row.tm_create,
+            tm_update: row.tm_update,
+            tm_delete: row.tm_delete,
+        }
+    }
+}
+
+/// A long-lived credential of a customer. The key itself is shown only once,
+/// by `createAccessKey`; it is stored only as a SHA-256 hash.
+#[derive(SimpleObject, Clone, Debug)]
+#[graphql(name = "AccessKey")]
+pub struct AccessKeyView {
+    /// Unique id.
+    pub id: Uuid,
+    /// The customer the key acts for (as CUSTOMER_ADMIN).
+    pub customer_id: Uuid,
+    /// Display name.
+    pub name: String,
+    /// Free-form description.
+    pub detail: String,
+    /// The first characters of the key, to tell keys apart.
+    pub token_prefix: String,
+    /// When the key stops working.
+    pub tm_expire: DateTime<Utc>,
+    /// When the key was last used (recorded at most once a minute); null if never.
+    pub tm_last_used: Option<DateTime<Utc>>,
+    /// When the key was created.
+    pub tm_create: DateTime<Utc>,
+    /// When the key was last changed; null if never.
+    pub tm_update: Option<DateTime<Utc>>,
+    /// When the key was revoked; null while it is live.
+    pub tm_delete: Option<DateTime<Utc>>,
+}
+
+impl From<AccessKeyRow> for AccessKeyView {
+    fn from(row: AccessKeyRow) -> Self {
+        Self {
+            id: row.id,
+            customer_id: row.customer_id,
+            name: row.name,
+            detail: row.detail,
+            token_prefix: row.token_prefix,
+            tm_expire: row.tm_expire,
+            tm_last_used: row.tm_last_used,
             tm_create: row.tm_create,
             tm_update: row.tm_update,
             tm_delete: row.tm_delete,

@@ -1,68 +1,318 @@
-//! Login and credential resolution.
+//! Login, logout, passwords, and resolving a credential into a `Principal`.
 
+use std::net::IpAddr;
+use std::time::Duration;
+
+use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
+use uuid::Uuid;
+
+use super::{now_micros, validate};
 use crate::app::AppState;
-use crate::auth::Principal;
+use crate::auth::cache::{CredentialKey, LISTENER_APPLICATION_NAME};
 use crate::auth::token::IssuedToken;
+use crate::auth::{CredentialId, Principal, access_key};
+use crate::db::models::access_key as access_key_rows;
 use crate::db::models::agent::{self, AgentRow};
 use crate::db::models::customer::{self, CustomerRow};
+use crate::db::models::session::{self, NewSession};
 use crate::error::{AppError, AppResult};
 
 /// Usernames and passwords longer than this cannot exist, so they are not
 /// worth an argon2 run or a query.
 const MAX_LOGIN_FIELD_CHARS: usize = 256;
+/// How long a revoking change waits for every server to acknowledge that it
+/// has dropped the revoked credential before replying anyway.
+const REVOCATION_ACK_WAIT: Duration = Duration::from_secs(2);
+/// `tm_last_used` of an access key is written at most this often per process.
+pub const KEY_USE_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Verifies a username and password and issues a login token. Unknown
 /// usernames cost one argon2 verification too, and every failure is the same
-/// `UNAUTHENTICATED` error.
+/// `UNAUTHENTICATED` error. Repeated failures per username or address are
+/// refused for a while, without checking the password.
 pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
+    client: Option<IpAddr>,
 ) -> AppResult<(IssuedToken, AgentRow)> {
+    if let Err(retry) = state.login_limiter.check(username, client) {
+        tracing::info!(client = ?client, retry_after = retry.0, "login refused by the failure limit");
+        return Err(AppError::TooManyFailures {
+            retry_after_seconds: retry.0,
+        });
+    }
     let plausible = username.len() <= MAX_LOGIN_FIELD_CHARS
         && password.chars().count() <= MAX_LOGIN_FIELD_CHARS
         && !username.contains('\0');
     let credentials = if plausible {
-        let mut conn = state.conn().await?;
-        agent::find_credentials(&mut conn, username).await?
+        agent::find_credentials(&mut *state.conn().await?, username).await?
     } else {
         None
     };
-    let Some(credentials) = credentials else {
-        state.hasher.verify_dummy(password).await?;
-        tracing::info!("login refused");
+    let verified = match &credentials {
+        Some(found) => state.hasher.verify(password, &found.password_hash).await?,
+        None => {
+            state.hasher.verify_dummy(password).await?;
+            false
+        }
+    };
+    let Some(credentials) = credentials.filter(|_| verified) else {
+        state.login_limiter.record_failure(username, client);
+        tracing::info!(client = ?client, "login refused: wrong username or password");
         return Err(AppError::Unauthenticated);
     };
-    if !state
-        .hasher
-        .verify(password, &credentials.password_hash)
-        .await?
-    {
-        tracing::info!(agent_id = %credentials.id, "login refused");
-        return Err(AppError::Unauthenticated);
-    }
+
+    let mut conn = state.conn().await?;
     // Read again after the slow verification: the agent may have been deleted meanwhile.
-    let (agent, _) = agent::find_live(&mut *state.conn().await?, credentials.id)
+    let (agent, _) = agent::find_live(&mut conn, credentials.id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    let token = state.tokens.issue(agent.id)?;
-    tracing::info!(agent_id = %agent.id, "login succeeded");
-    Ok((token, agent))
+    let issued = state.tokens.issue(agent.id)?;
+    session::insert(
+        &mut conn,
+        &NewSession {
+            id: issued.session_id,
+            agent_id: agent.id,
+            tm_expire: issued.expires_at,
+        },
+    )
+    .await?;
+    state.login_limiter.record_success(username, client);
+    tracing::info!(agent_id = %agent.id, session_id = %issued.session_id, "login succeeded");
+    Ok((issued, agent))
 }
 
-/// The principal behind a bearer credential. The agent and its customer are
-/// read on every call, so a deleted agent or customer loses access at once.
-pub async fn resolve_credential(state: &AppState, bearer: &str) -> AppResult<Principal> {
-    let agent_id = state.tokens.verify(bearer)?;
-    let (agent, of_platform_customer) = agent::find_live(&mut *state.conn().await?, agent_id)
+/// Revokes the login token the request was made with.
+pub async fn logout(state: &AppState, principal: &Principal) -> AppResult<bool> {
+    let CredentialId::Session {
+        session_id,
+        agent_id,
+    } = principal.credential
+    else {
+        return Err(AppError::bad_input(
+            "authorization",
+            "logout ends a login session; delete an access key with deleteAccessKey",
+        ));
+    };
+    let revoked = revoking(state, &format!("sessions:{session_id}"), async {
+        let revoked = session::revoke(&mut *state.conn().await?, session_id, now_micros()).await?;
+        Ok((revoked, revoked))
+    })
+    .await?;
+    tracing::info!(%agent_id, %session_id, "logged out");
+    Ok(revoked)
+}
+
+/// Changes the caller's own password. Every other login token of the agent
+/// is revoked; the one making the request keeps working.
+pub async fn change_password(
+    state: &AppState,
+    principal: &Principal,
+    current_password: &str,
+    new_password: &str,
+) -> AppResult<AgentRow> {
+    let CredentialId::Session {
+        agent_id,
+        session_id,
+    } = principal.credential
+    else {
+        return Err(AppError::Forbidden);
+    };
+    validate::password(new_password).map_err(|e| e.for_field("newPassword"))?;
+    let stored = agent::find_password_hash(&mut *state.conn().await?, agent_id)
         .await?
         .ok_or(AppError::Unauthenticated)?;
-    Ok(Principal {
-        agent_id: Some(agent.id),
-        customer_id: agent.customer_id,
-        permission: agent.permission,
-        of_platform_customer,
+    if !state.hasher.verify(current_password, &stored).await? {
+        return Err(AppError::Unauthenticated);
+    }
+    let agent = replace_password(state, agent_id, new_password, Some(session_id)).await?;
+    tracing::info!(%agent_id, "password changed");
+    Ok(agent)
+}
+
+/// Sets an agent's password, as a super admin or an admin of the agent's
+/// customer. Every login token of that agent is revoked.
+pub async fn set_agent_password(
+    state: &AppState,
+    principal: &Principal,
+    agent_id: Uuid,
+    password: &str,
+) -> AppResult<AgentRow> {
+    principal.require_agent()?;
+    let target = agent::find(&mut *state.conn().await?, agent_id)
+        .await?
+        .filter(|a| a.tm_delete.is_none())
+        .ok_or(AppError::NotFound("agent"))?;
+    principal.require_customer_admin(target.customer_id)?;
+    validate::password(password)?;
+    let agent = replace_password(state, agent_id, password, None).await?;
+    tracing::info!(%agent_id, by = ?principal.agent_id(), "password set");
+    Ok(agent)
+}
+
+async fn replace_password(
+    state: &AppState,
+    agent_id: Uuid,
+    password: &str,
+    keep_session: Option<Uuid>,
+) -> AppResult<AgentRow> {
+    let hash = state.hasher.hash(password).await?;
+    revoking(state, &format!("agents:{agent_id}"), async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
+            let now = now_micros();
+            let agent = agent::set_password_hash(conn, agent_id, &hash, now)
+                .await?
+                .ok_or(AppError::NotFound("agent"))?;
+            session::revoke_all_of_agent(conn, agent_id, keep_session, now).await?;
+            Ok((agent, true))
+        })
+        .await
     })
+    .await
+}
+
+/// Runs a change that may revoke credentials (it returns whether it did),
+/// then makes sure they are gone everywhere before the caller hears of
+/// success: this process drops its cache at once, and waits (briefly) until
+/// every server listening on the database has acknowledged dropping its own.
+pub(crate) async fn revoking<T>(
+    state: &AppState,
+    payload: &str,
+    change: impl Future<Output = AppResult<(T, bool)>>,
+) -> AppResult<T> {
+    let acks = state.credentials.subscribe();
+    let (result, revoked) = change.await?;
+    if !revoked {
+        return Ok(result);
+    }
+    state.credentials.invalidate_all();
+    let listeners = listening_servers(state).await?;
+    if listeners > 0
+        && !state
+            .credentials
+            .wait_for_acks(acks, payload, listeners, REVOCATION_ACK_WAIT)
+            .await
+    {
+        tracing::warn!(
+            payload,
+            listeners,
+            "not every server acknowledged a revocation in time"
+        );
+    }
+    Ok(result)
+}
+
+/// How many server processes are listening for credential changes on this database.
+async fn listening_servers(state: &AppState) -> AppResult<usize> {
+    use diesel::sql_types::{BigInt, Text};
+    use diesel_async::RunQueryDsl;
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        listeners: i64,
+    }
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS listeners FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind::<Text, _>(LISTENER_APPLICATION_NAME)
+    .get_result(&mut *state.conn().await?)
+    .await?;
+    Ok(usize::try_from(count.listeners).unwrap_or(0))
+}
+
+/// The principal behind a bearer credential: a login token or an access key.
+/// Cached per process; a cache miss costs one SQL statement.
+pub async fn resolve_credential(state: &AppState, bearer: &str) -> AppResult<Principal> {
+    if access_key::is_access_key(bearer) {
+        resolve_access_key(state, bearer).await
+    } else {
+        resolve_token(state, bearer).await
+    }
+}
+
+async fn resolve_token(state: &AppState, token: &str) -> AppResult<Principal> {
+    let claims = state.tokens.verify(token)?;
+    let key = CredentialKey::Session(claims.session_id);
+    if let Some(cached) = state.credentials.get(&key) {
+        if cached.principal.agent_id() == Some(claims.agent_id) {
+            return Ok(cached.principal);
+        }
+    }
+    let epoch = state.credentials.epoch();
+    let (agent, of_platform_customer, expires_at) = session::find_live(
+        &mut *state.conn().await?,
+        claims.session_id,
+        claims.agent_id,
+    )
+    .await?
+    .ok_or(AppError::Unauthenticated)?;
+    let principal = Principal::agent(
+        agent.id,
+        claims.session_id,
+        agent.customer_id,
+        agent.permission,
+        of_platform_customer,
+    );
+    state
+        .credentials
+        .insert(key, principal.clone(), expires_at, epoch);
+    Ok(principal)
+}
+
+async fn resolve_access_key(state: &AppState, key_text: &str) -> AppResult<Principal> {
+    let key = CredentialKey::AccessKey(access_key::hash(key_text));
+    let (principal, expires_at) = match state.credentials.get(&key) {
+        Some(cached) => (cached.principal, cached.expires_at),
+        None => {
+            let CredentialKey::AccessKey(hash) = &key else {
+                unreachable!("built as an access key above")
+            };
+            let epoch = state.credentials.epoch();
+            let row = access_key_rows::find_live_by_hash(&mut *state.conn().await?, hash)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            let principal = Principal::access_key(row.id, row.customer_id);
+            state
+                .credentials
+                .insert(key, principal.clone(), row.tm_expire, epoch);
+            (principal, row.tm_expire)
+        }
+    };
+    if expires_at <= Utc::now() {
+        return Err(AppError::Unauthenticated);
+    }
+    if let CredentialId::AccessKey { access_key_id } = principal.credential {
+        record_key_use(state, access_key_id);
+    }
+    Ok(principal)
+}
+
+/// Notes that a key was used, writing at most once a minute per key, in the
+/// background: the request does not wait for it, nor fail with it.
+fn record_key_use(state: &AppState, access_key_id: Uuid) {
+    if state.recently_used_keys.contains_key(&access_key_id) {
+        return;
+    }
+    state.recently_used_keys.insert(access_key_id, ());
+    let state = state.clone();
+    tokio::spawn(async move {
+        let at: DateTime<Utc> = now_micros();
+        let result = async {
+            access_key_rows::record_use(&mut *state.conn().await?, access_key_id, at).await?;
+            AppResult::Ok(())
+        }
+        .await;
+        if let Err(error) = result {
+            // Let a later use try again.
+            state.recently_used_keys.invalidate(&access_key_id);
+            tracing::debug!(%access_key_id, %error, "could not record access key use");
+        }
+    });
 }
 
 /// The caller's own agent (none for an access key) and customer.
@@ -71,7 +321,7 @@ pub async fn viewer(
     principal: &Principal,
 ) -> AppResult<(Option<AgentRow>, CustomerRow)> {
     let mut conn = state.conn().await?;
-    let agent = match principal.agent_id {
+    let agent = match principal.agent_id() {
         Some(id) => Some(
             agent::find_live(&mut conn, id)
                 .await?

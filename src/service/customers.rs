@@ -1,15 +1,18 @@
 //! Customers: list, read, create (with its guest agent) and soft-delete.
 
-use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
+use super::auth::revoking;
+use super::now_micros;
 use super::pagination::{Page, PageRequest};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
+use crate::db::models::PageWindow;
+use crate::db::models::access_key;
 use crate::db::models::agent::{self, AgentRow, NewAgent};
-use crate::db::models::customer::{self, CustomerRow, NewCustomer, PageWindow};
+use crate::db::models::customer::{self, CustomerRow, NewCustomer};
 use crate::error::{AppError, AppResult};
 
 pub const MAX_PERMISSION_IDS: usize = 64;
@@ -88,13 +91,7 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<CustomerRow>> {
     principal.require_super_admin()?;
-    let window = PageWindow {
-        after: request.after,
-        before: request.before,
-        from_newest: request.from_newest,
-        limit: request.size + 1,
-    };
-    let rows = customer::page(&mut *state.conn().await?, window).await?;
+    let rows = customer::page(&mut *state.conn().await?, PageWindow::for_request(&request)).await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 
@@ -190,31 +187,30 @@ pub(crate) async fn insert_guest_agent(
 /// own customer cannot be deleted.
 pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<CustomerRow> {
     principal.require_super_admin()?;
-    let mut conn = state.conn().await?;
-    let (row, newly_deleted) = conn
-        .transaction::<_, AppError, _>(async |conn| {
-            let row = customer::find_for_update(conn, id)
-                .await?
-                .ok_or(AppError::NotFound("customer"))?;
-            if row.is_platform {
-                return Err(AppError::Forbidden);
-            }
-            if row.is_deleted() {
-                return Ok((row, false));
-            }
-            let now = now_micros();
-            agent::mark_deleted_of_customer(conn, id, now).await?;
-            Ok((customer::mark_deleted(conn, id, now).await?, true))
-        })
-        .await?;
+    let (row, newly_deleted) = revoking(state, &format!("customers:{id}"), async {
+        let mut conn = state.conn().await?;
+        let (row, newly_deleted) = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let row = customer::find_for_update(conn, id)
+                    .await?
+                    .ok_or(AppError::NotFound("customer"))?;
+                if row.is_platform {
+                    return Err(AppError::Forbidden);
+                }
+                if row.is_deleted() {
+                    return Ok((row, false));
+                }
+                let now = now_micros();
+                agent::mark_deleted_of_customer(conn, id, now).await?;
+                access_key::mark_deleted_of_customer(conn, id, now).await?;
+                Ok((customer::mark_deleted(conn, id, now).await?, true))
+            })
+            .await?;
+        Ok(((row, newly_deleted), newly_deleted))
+    })
+    .await?;
     if newly_deleted {
         tracing::info!(customer_id = %row.id, "deleted customer");
     }
     Ok(row)
-}
-
-/// Now, at the precision PostgreSQL stores.
-fn now_micros() -> DateTime<Utc> {
-    let now = Utc::now();
-    DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }

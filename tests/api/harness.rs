@@ -344,6 +344,122 @@ impl TestApp {
     pub fn statements(&self) -> u64 {
         self.state.statements.get()
     }
+
+    /// POSTs one GraphQL operation with one extra request header.
+    pub async fn gql_with_header(
+        &self,
+        token: Option<&str>,
+        query: &str,
+        variables: Value,
+        header: (&str, &str),
+    ) -> Value {
+        let mut request = self
+            .client
+            .post(self.graphql_url())
+            .header(header.0, header.1)
+            .json(&json!({ "query": query, "variables": variables }));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        let response = request.send().await.expect("send GraphQL request");
+        assert_eq!(response.status(), 200);
+        response.json().await.expect("JSON body")
+    }
+
+    /// Logs in with an `X-Forwarded-For` header naming the client address
+    /// (honoured only by servers configured to trust it).
+    pub async fn login_from(&self, address: &str, username: &str, password: &str) -> Value {
+        self.gql_with_header(
+            None,
+            "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token agent { id } } }",
+            json!({ "u": username, "p": password }),
+            ("x-forwarded-for", address),
+        )
+        .await
+    }
+
+    /// Creates an access key; returns the whole response body.
+    pub async fn create_access_key(&self, token: &str, input: Value) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($input: CreateAccessKeyInput!) { createAccessKey(input: $input) { token accessKey { id customerId name detail tokenPrefix tmExpire tmLastUsed tmCreate tmUpdate tmDelete } } }",
+            json!({ "input": input }),
+        )
+        .await
+    }
+
+    /// Creates an access key and returns `(id, key)`, failing the test on error.
+    pub async fn create_access_key_ok(&self, token: &str, input: Value) -> (String, String) {
+        let body = self.create_access_key(token, input).await;
+        let payload = &body["data"]["createAccessKey"];
+        match (
+            payload["accessKey"]["id"].as_str(),
+            payload["token"].as_str(),
+        ) {
+            (Some(id), Some(key)) => (id.to_owned(), key.to_owned()),
+            _ => panic!("createAccessKey failed: {body}"),
+        }
+    }
+
+    pub async fn delete_access_key(&self, token: &str, id: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($id: UUID!) { deleteAccessKey(input: {id: $id}) { accessKey { id customerId name tmUpdate tmDelete } } }",
+            json!({ "id": id }),
+        )
+        .await
+    }
+
+    pub async fn logout(&self, token: &str) -> Value {
+        self.gql(Some(token), "mutation { logout { revoked } }", json!({}))
+            .await
+    }
+
+    pub async fn change_password(&self, token: &str, current: &str, new: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($c: String!, $n: String!) { changePassword(input: {currentPassword: $c, newPassword: $n}) { agent { id username } } }",
+            json!({ "c": current, "n": new }),
+        )
+        .await
+    }
+
+    pub async fn set_agent_password(&self, token: &str, agent_id: &str, password: &str) -> Value {
+        self.gql(
+            Some(token),
+            "mutation($id: UUID!, $p: String!) { setAgentPassword(input: {agentId: $id, password: $p}) { agent { id username } } }",
+            json!({ "id": agent_id, "p": password }),
+        )
+        .await
+    }
+
+    /// Adds an agent straight into the database, in the customer of the agent
+    /// `like_username` and with its password; returns the new agent's id.
+    pub async fn seed_agent(&self, like_username: &str, username: &str, permission: i32) -> String {
+        let client = self.db.client().await;
+        client
+            .query_one(
+                "INSERT INTO agents (id, customer_id, username, password_hash, permission)
+                 SELECT gen_random_uuid(), customer_id, $2, password_hash, $3
+                   FROM agents WHERE username = $1 AND tm_delete IS NULL
+                 RETURNING id::text",
+                &[&like_username, &username, &permission],
+            )
+            .await
+            .expect("seed an agent")
+            .get(0)
+    }
+
+    /// The customer id of the caller behind `token`.
+    pub async fn own_customer_id(&self, token: &str) -> String {
+        let body = self
+            .gql(Some(token), "{ me { customer { id } } }", json!({}))
+            .await;
+        body["data"]["me"]["customer"]["id"]
+            .as_str()
+            .unwrap_or_else(|| panic!("me failed: {body}"))
+            .to_owned()
+    }
 }
 
 impl Drop for TestApp {

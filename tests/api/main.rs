@@ -2,7 +2,9 @@
 
 mod harness;
 
+mod access_keys;
 mod auth;
+mod credentials;
 mod customers;
 mod pagination;
 mod schema;

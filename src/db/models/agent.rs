@@ -108,6 +108,47 @@ pub async fn find_live(
         .optional()
 }
 
+pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<AgentRow>> {
+    agents::table
+        .find(id)
+        .select(AgentRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// The password hash of a live agent.
+pub async fn find_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<String>> {
+    agents::table
+        .find(id)
+        .filter(agents::tm_delete.is_null())
+        .select(agents::password_hash)
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Replaces a live agent's password hash; `None` when there is no such agent.
+pub async fn set_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    password_hash: &str,
+    at: DateTime<Utc>,
+) -> QueryResult<Option<AgentRow>> {
+    diesel::update(agents::table.find(id).filter(agents::tm_delete.is_null()))
+        .set((
+            agents::password_hash.eq(password_hash),
+            agents::tm_update.eq(at),
+        ))
+        .returning(AgentRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
 pub async fn mark_deleted_of_customer(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,

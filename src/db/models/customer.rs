@@ -1,13 +1,12 @@
 //! Customers: accounts of the platform.
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
 use diesel::prelude::*;
-use diesel::sql_types::{Bool, Timestamptz};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::PageKey;
+pub use super::PageWindow;
+use super::{PageKey, keyset_bounds};
 use crate::db::schema::customers;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -54,18 +53,6 @@ pub struct NewCustomer<'a> {
     pub line_token: &'a str,
     pub permission_ids: Vec<Option<Uuid>>,
     pub is_platform: bool,
-}
-
-/// Which slice of the live customers to read.
-#[derive(Clone, Copy, Debug)]
-pub struct PageWindow {
-    /// Only rows strictly after this key (older).
-    pub after: Option<PageKey>,
-    /// Only rows strictly before this key (newer).
-    pub before: Option<PageKey>,
-    /// Read from the newest end (`true`) or the oldest end (`false`).
-    pub from_newest: bool,
-    pub limit: i64,
 }
 
 pub async fn insert(
@@ -134,25 +121,8 @@ pub async fn page(
         .filter(customers::tm_delete.is_null())
         .select(CustomerRow::as_select())
         .into_boxed();
-    // Row-value comparisons let PostgreSQL walk `customers_live_page_idx`
-    // straight from the cursor, so a deep page costs what the first one does.
-    if let Some(key) = window.after {
-        query = query.filter(
-            sql::<Bool>("(customers.tm_create, customers.id) < (")
-                .bind::<Timestamptz, _>(key.tm_create)
-                .sql(", ")
-                .bind::<diesel::sql_types::Uuid, _>(key.id)
-                .sql(")"),
-        );
-    }
-    if let Some(key) = window.before {
-        query = query.filter(
-            sql::<Bool>("(customers.tm_create, customers.id) > (")
-                .bind::<Timestamptz, _>(key.tm_create)
-                .sql(", ")
-                .bind::<diesel::sql_types::Uuid, _>(key.id)
-                .sql(")"),
-        );
+    for bound in keyset_bounds("customers", &window) {
+        query = query.filter(bound);
     }
     query = if window.from_newest {
         query.order((customers::tm_create.desc(), customers::id.desc()))

@@ -1,0 +1,150 @@
+//! Access keys: create (shown once), list, revoke.
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::auth::revoking;
+use super::pagination::{Page, PageRequest};
+use super::{now_micros, validate};
+use crate::app::AppState;
+use crate::auth::{Principal, access_key};
+use crate::db::models::PageWindow;
+use crate::db::models::access_key::{self as rows, AccessKeyRow, NewAccessKeyRow};
+use crate::db::models::customer;
+use crate::error::{AppError, AppResult};
+
+pub const DEFAULT_EXPIRE_SECONDS: i64 = 365 * 24 * 3600;
+pub const MIN_EXPIRE_SECONDS: i64 = 24 * 3600;
+pub const MAX_EXPIRE_SECONDS: i64 = 5 * 365 * 24 * 3600;
+
+#[derive(Clone, Debug, Default)]
+pub struct NewAccessKeyInput {
+    /// Whose key; `None` for the caller's own customer.
+    pub customer_id: Option<Uuid>,
+    pub name: String,
+    pub detail: String,
+    pub expire_seconds: Option<i64>,
+}
+
+/// A key as issued: the row, and the key itself, which is never shown again.
+pub struct IssuedAccessKey {
+    pub row: AccessKeyRow,
+    pub token: String,
+}
+
+impl std::fmt::Debug for IssuedAccessKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("IssuedAccessKey")
+            .field("row", &self.row)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Creates a key for a customer. Super admins may for any customer, an
+/// agent with CUSTOMER_ADMIN for its own; no access key can mint keys.
+pub async fn create(
+    state: &AppState,
+    principal: &Principal,
+    input: NewAccessKeyInput,
+) -> AppResult<IssuedAccessKey> {
+    principal.require_agent()?;
+    let customer_id = input.customer_id.unwrap_or(principal.customer_id);
+    principal.require_customer_admin(customer_id)?;
+    validate::max_chars("name", &input.name, 255)?;
+    validate::max_chars("detail", &input.detail, 4096)?;
+    let expire_seconds = input.expire_seconds.unwrap_or(DEFAULT_EXPIRE_SECONDS);
+    if !(MIN_EXPIRE_SECONDS..=MAX_EXPIRE_SECONDS).contains(&expire_seconds) {
+        return Err(AppError::bad_input(
+            "expireSeconds",
+            format!(
+                "`expireSeconds` must be between {MIN_EXPIRE_SECONDS} and {MAX_EXPIRE_SECONDS}"
+            ),
+        ));
+    }
+    let tm_expire: DateTime<Utc> = now_micros() + chrono::Duration::seconds(expire_seconds);
+
+    let mut conn = state.conn().await?;
+    customer::find(&mut conn, customer_id)
+        .await?
+        .filter(|c| !c.is_deleted())
+        .ok_or(AppError::NotFound("customer"))?;
+    let key = access_key::generate();
+    let row = rows::insert(
+        &mut conn,
+        &NewAccessKeyRow {
+            id: Uuid::now_v7(),
+            customer_id,
+            name: &input.name,
+            detail: &input.detail,
+            token_hash: &key.token_hash,
+            token_prefix: &key.token_prefix,
+            tm_expire,
+        },
+    )
+    .await?;
+    tracing::info!(access_key_id = %row.id, %customer_id, "created access key");
+    Ok(IssuedAccessKey {
+        row,
+        token: key.token,
+    })
+}
+
+/// Whose keys a caller may list: its own customer's, or (super admins) any.
+fn listed_customer(principal: &Principal, customer_id: Option<Uuid>) -> AppResult<Uuid> {
+    let customer_id = customer_id.unwrap_or(principal.customer_id);
+    principal.require_customer_admin(customer_id)?;
+    Ok(customer_id)
+}
+
+/// A customer's live keys, newest first.
+pub async fn list(
+    state: &AppState,
+    principal: &Principal,
+    customer_id: Option<Uuid>,
+    request: PageRequest,
+) -> AppResult<Page<AccessKeyRow>> {
+    let customer_id = listed_customer(principal, customer_id)?;
+    let rows = rows::page(
+        &mut *state.conn().await?,
+        customer_id,
+        PageWindow::for_request(&request),
+    )
+    .await?;
+    Ok(Page::from_overfetched(&request, rows))
+}
+
+pub async fn count(
+    state: &AppState,
+    principal: &Principal,
+    customer_id: Option<Uuid>,
+) -> AppResult<i64> {
+    let customer_id = listed_customer(principal, customer_id)?;
+    Ok(rows::count_live(&mut *state.conn().await?, customer_id).await?)
+}
+
+/// Revokes a key; revoking a revoked key returns it unchanged.
+pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<AccessKeyRow> {
+    let existing = rows::find(&mut *state.conn().await?, id)
+        .await?
+        .ok_or(AppError::NotFound("access key"))?;
+    principal.require_customer_admin(existing.customer_id)?;
+    if existing.tm_delete.is_some() {
+        return Ok(existing);
+    }
+    let deleted = revoking(state, &format!("access_keys:{id}"), async {
+        let deleted = rows::mark_deleted(&mut *state.conn().await?, id, now_micros()).await?;
+        let revoked = deleted.is_some();
+        Ok((deleted, revoked))
+    })
+    .await?;
+    match deleted {
+        Some(row) => {
+            tracing::info!(access_key_id = %id, "deleted access key");
+            Ok(row)
+        }
+        // Deleted by someone else in the meantime.
+        None => rows::find(&mut *state.conn().await?, id)
+            .await?
+            .ok_or(AppError::NotFound("access key")),
+    }
+}
