@@ -11,6 +11,7 @@ use crate::auth::{PasswordHasher, TokenSigner};
 use crate::config::{Config, Secret};
 use crate::db::{self, DbConn, DbPool, PoolSettings, StatementCounter};
 use crate::error::AppResult;
+use crate::metrics::Metrics;
 
 #[derive(Clone)]
 pub struct AppState(Arc<AppInner>);
@@ -26,6 +27,7 @@ pub struct AppInner {
     pub recently_used_keys: moka::sync::Cache<uuid::Uuid, ()>,
     /// SQL statements sent by this process, for tests and benchmarks.
     pub statements: StatementCounter,
+    pub metrics: Metrics,
     _listener: ListenerGuard,
 }
 
@@ -94,6 +96,7 @@ impl AppState {
                 .time_to_live(crate::service::auth::KEY_USE_RECORD_INTERVAL)
                 .build(),
             statements,
+            metrics: Metrics::default(),
             _listener: listener,
         }));
         crate::service::bootstrap::ensure_super_admin(&state).await?;

@@ -17,10 +17,14 @@
 //! | `DB_POOL_TIMEOUT_MS` | `5000` | longest wait for, or to open, a connection |
 //! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` on every connection |
 //! | `REQUEST_TIMEOUT_MS` | `30000` | deadline of a whole HTTP request |
+//! | `DRAIN_TIMEOUT_MS` | `10000` | on shutdown, how long in-flight requests may finish |
 //! | `MAX_BODY_BYTES` | `262144` | largest accepted request body |
 //! | `MAX_BATCH_SIZE` | `10` | most operations in one batched request |
 //! | `MAX_QUERY_DEPTH` | `12` | deepest selection set accepted |
 //! | `MAX_QUERY_COMPLEXITY` | `5000` | highest query complexity accepted |
+//! | `MAX_ALIASES` | `30` | most aliases in one document |
+//! | `MAX_ROOT_FIELDS` | `20` | most root fields in one operation |
+//! | `CORS_ALLOWED_ORIGINS` | none | browser origins allowed to call the API, comma-separated (`*` for any) |
 //! | `INTROSPECTION` | `true` | whether `__schema`/`__type` queries are answered |
 //! | `LOG_FORMAT` | `text` | `text` for people, `json` for machines; levels come from `RUST_LOG` |
 
@@ -131,6 +135,10 @@ pub struct Config {
     #[arg(long, env = "REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// On shutdown, how long in-flight requests may run before they are cut off, in milliseconds.
+    #[arg(long, env = "DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
+    pub drain_timeout_ms: u64,
+
     /// Largest accepted request body, in bytes (larger ones get 413).
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 262_144)]
     pub max_body_bytes: usize,
@@ -146,6 +154,19 @@ pub struct Config {
     /// Highest query complexity accepted (every field costs 1, lists cost their page size).
     #[arg(long, env = "MAX_QUERY_COMPLEXITY", default_value_t = 5_000)]
     pub max_query_complexity: usize,
+
+    /// Most aliases accepted in one document (alias floods multiply work).
+    #[arg(long, env = "MAX_ALIASES", default_value_t = 30)]
+    pub max_aliases: usize,
+
+    /// Most root fields accepted in one operation.
+    #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
+    pub max_root_fields: usize,
+
+    /// Origins allowed to call the API from a browser (CORS), comma-separated;
+    /// `*` for any. None by default.
+    #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub cors_allowed_origins: Vec<String>,
 
     /// Whether introspection queries (`__schema`, `__type`) are answered.
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]

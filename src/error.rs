@@ -60,6 +60,11 @@ pub enum AppError {
         message: Cow<'static, str>,
     },
 
+    /// A deadlock or serialization failure: the transaction may succeed if
+    /// run again (see `db::retrying`); if it still fails, the client may retry.
+    #[error("the service is temporarily unavailable, try again shortly")]
+    Transient(#[source] diesel::result::Error),
+
     /// The database could not be reached in time; the client may retry.
     #[error("the service is temporarily unavailable, try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -77,7 +82,7 @@ impl AppError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
-            Self::Unavailable(_) => ErrorCode::ServiceUnavailable,
+            Self::Unavailable(_) | Self::Transient(_) => ErrorCode::ServiceUnavailable,
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }
@@ -130,6 +135,16 @@ impl AppError {
 /// Names of the unique indexes whose violation means "username taken".
 const USERNAME_CONSTRAINTS: [&str; 2] = ["customers_username_live_key", "agents_username_live_key"];
 
+/// PostgreSQL messages (diesel does not expose SQLSTATE codes) of failures
+/// that mean "the database is not available right now".
+const UNAVAILABLE_MESSAGES: [&str; 5] = [
+    "canceling statement due to statement timeout",
+    "terminating connection due to administrator command",
+    "the database system is shutting down",
+    "the database system is starting up",
+    "sorry, too many clients already",
+];
+
 impl From<diesel::result::Error> for AppError {
     fn from(error: diesel::result::Error) -> Self {
         use diesel::result::{DatabaseErrorKind, Error};
@@ -144,11 +159,24 @@ impl From<diesel::result::Error> for AppError {
                     message: "the username is already taken".into(),
                 }
             }
-            Error::DatabaseError(DatabaseErrorKind::ClosedConnection, _) => {
-                Self::Unavailable(error.into())
+            Error::DatabaseError(DatabaseErrorKind::SerializationFailure, _) => {
+                Self::Transient(error)
             }
             Error::DatabaseError(DatabaseErrorKind::Unknown, ref info)
-                if info.message().contains("statement timeout") =>
+                if info.message().contains("deadlock detected") =>
+            {
+                Self::Transient(error)
+            }
+            // Connection-level failures: closed, unreachable, or mid-restart.
+            Error::DatabaseError(
+                DatabaseErrorKind::ClosedConnection | DatabaseErrorKind::UnableToSendCommand,
+                _,
+            )
+            | Error::BrokenTransactionManager => Self::Unavailable(error.into()),
+            Error::DatabaseError(_, ref info)
+                if UNAVAILABLE_MESSAGES
+                    .iter()
+                    .any(|m| info.message().contains(m)) =>
             {
                 Self::Unavailable(error.into())
             }

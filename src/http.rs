@@ -1,24 +1,27 @@
 //! The HTTP surface: GraphQL over HTTP at `/graphql` (GraphiQL for browsers),
-//! and the `/healthz` and `/readyz` probes.
+//! the `/healthz` and `/readyz` probes, and `/metrics` for Prometheus.
 
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use async_graphql::http::GraphiQLSource;
 use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::Router;
 use axum::extract::{ConnectInfo, RawQuery, State};
+use axum::http::Method;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
-use axum::response::{Html, IntoResponse, Response};
+use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
 use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
+use crate::graphql::limits::Limit;
 use crate::graphql::{self, ApiSchema, ClientAddress, Credential, per_request_data};
+use crate::middleware;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -32,18 +35,52 @@ pub fn router(app: AppState) -> Router {
     let schema = graphql::build_schema(app.clone(), &app.config);
     let timeout = Duration::from_millis(app.config.request_timeout_ms);
     let body_limit = app.config.max_body_bytes;
+    let cors = cors_layer(&app.config.cors_allowed_origins);
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
         .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .merge(crate::graphiql::routes())
+        .merge(crate::rest::routes(app.clone()))
         .with_state(HttpState { app, schema })
+        // Listed innermost first: a request passes them bottom to top.
         // At the body itself, since the GraphQL extractor streams it past axum's own limit.
         .layer(RequestBodyLimitLayer::new(body_limit))
         .layer(TimeoutLayer::with_status_code(
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(
+            middleware::graphql_shaped_refusals,
+        ))
+        .layer(cors)
+        .layer(CatchPanicLayer::custom(middleware::panic_response))
+        .layer(axum::middleware::from_fn(middleware::request_id))
+}
+
+/// Cross-origin access for the configured frontend origins only; none by default.
+fn cors_layer(origins: &[String]) -> CorsLayer {
+    let origin = if origins.iter().any(|o| o == "*") {
+        AllowOrigin::any()
+    } else {
+        AllowOrigin::list(
+            origins
+                .iter()
+                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
+        )
+    };
+    CorsLayer::new()
+        .allow_origin(origin)
+        .allow_methods([Method::GET, Method::POST])
+        .allow_headers([
+            header::AUTHORIZATION,
+            header::CONTENT_TYPE,
+            header::ACCEPT,
+            middleware::REQUEST_ID.clone(),
+        ])
+        .expose_headers([middleware::REQUEST_ID.clone()])
+        .max_age(Duration::from_secs(3600))
 }
 
 fn credential(headers: &HeaderMap) -> Credential {
@@ -79,16 +116,32 @@ fn error_response(status: StatusCode, message: &str, code: &str, headers: &Heade
         .get_or_insert_with(Default::default)
         .set("code", code);
     let body = async_graphql::Response::from_errors(vec![error]);
-    json_response(status, &BatchResponse::Single(body), headers)
+    json_response(status, BatchResponse::Single(body), headers)
 }
 
-fn json_response(status: StatusCode, body: &BatchResponse, headers: &HeaderMap) -> Response {
+/// Serialises a GraphQL response, with the request id in every error.
+fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMap) -> Response {
+    let request_id = headers
+        .get(&middleware::REQUEST_ID)
+        .and_then(|v| v.to_str().ok());
+    if let Some(id) = request_id {
+        let responses: Vec<&mut async_graphql::Response> = match &mut body {
+            BatchResponse::Single(response) => vec![response],
+            BatchResponse::Batch(responses) => responses.iter_mut().collect(),
+        };
+        for error in responses.into_iter().flat_map(|r| r.errors.iter_mut()) {
+            error
+                .extensions
+                .get_or_insert_with(Default::default)
+                .set("requestId", id);
+        }
+    }
     let content_type = if wants_graphql_response(headers) {
         GRAPHQL_RESPONSE_JSON
     } else {
         "application/json"
     };
-    match serde_json::to_vec(body) {
+    match serde_json::to_vec(&body) {
         Ok(bytes) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -101,8 +154,12 @@ fn json_response(status: StatusCode, body: &BatchResponse, headers: &HeaderMap) 
 
 /// The client's address: the TCP peer, or behind a trusted proxy the last
 /// `X-Forwarded-For` entry (the one that proxy appended).
-fn client_address(state: &HttpState, headers: &HeaderMap, peer: SocketAddr) -> ClientAddress {
-    if state.app.config.trust_forwarded_for {
+pub(crate) fn client_address(
+    app: &AppState,
+    headers: &HeaderMap,
+    peer: SocketAddr,
+) -> ClientAddress {
+    if app.config.trust_forwarded_for {
         let entries: Vec<&str> = headers
             .get_all("x-forwarded-for")
             .iter()
@@ -129,8 +186,9 @@ async fn execute(
     let max = state.app.config.max_batch_size;
     let batch = match batch {
         BatchRequest::Batch(requests) if requests.len() > max => {
-            let message = format!("a batch may hold at most {max} operations");
-            return error_response(StatusCode::BAD_REQUEST, &message, "BAD_USER_INPUT", headers);
+            let error = Limit::Batch.error(format!("a batch may hold at most {max} operations"));
+            let body = BatchResponse::Single(async_graphql::Response::from_errors(vec![error]));
+            return json_response(StatusCode::BAD_REQUEST, body, headers);
         }
         BatchRequest::Single(request) => BatchRequest::Single(per_request_data(
             request,
@@ -160,7 +218,7 @@ async fn execute(
         }
         _ => StatusCode::OK,
     };
-    json_response(status, &response, headers)
+    json_response(status, response, headers)
 }
 
 async fn graphql_post(
@@ -169,10 +227,19 @@ async fn graphql_post(
     headers: HeaderMap,
     request: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
 ) -> Response {
+    if let Some(refusal) = unsupported_content_type(&headers) {
+        return refusal;
+    }
     match request {
         Ok(request) => {
-            let client = client_address(&state, &headers, peer);
+            let client = client_address(&state.app, &headers, peer);
             execute(&state, request.into_inner(), &headers, client).await
+        }
+        Err(rejection) if rejection.0.to_string().contains("length limit exceeded") => {
+            let error =
+                Limit::BodySize.error("the request body is larger than this server accepts");
+            let body = BatchResponse::Single(async_graphql::Response::from_errors(vec![error]));
+            json_response(StatusCode::PAYLOAD_TOO_LARGE, body, &headers)
         }
         Err(rejection) => {
             let message = format!(
@@ -201,13 +268,7 @@ async fn graphql_get(
         .is_some_and(|accept| accept.contains("text/html"));
     let query = query.unwrap_or_default();
     if accepts_html && !query.contains("query=") {
-        return Html(
-            GraphiQLSource::build()
-                .endpoint("/graphql")
-                .title("VoIPbin customer API")
-                .finish(),
-        )
-        .into_response();
+        return crate::graphiql::page();
     }
     let request = match async_graphql::http::parse_query_string(&query) {
         Ok(request) => request,
@@ -233,7 +294,7 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
         return response;
     }
-    let client = client_address(&state, &headers, peer);
+    let client = client_address(&state.app, &headers, peer);
     execute(&state, BatchRequest::Single(request), &headers, client).await
 }
 
@@ -249,6 +310,41 @@ fn is_mutation(request: &async_graphql::Request) -> bool {
         (DocumentOperations::Multiple(ops), None) => ops.values().next().filter(|_| ops.len() == 1),
     };
     operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+}
+
+/// GraphQL over HTTP takes `application/json`; anything else is a 415 that says so.
+fn unsupported_content_type(headers: &HeaderMap) -> Option<Response> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    let essence = content_type
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    if essence == "application/json" {
+        return None;
+    }
+    Some(error_response(
+        StatusCode::UNSUPPORTED_MEDIA_TYPE,
+        "send the request as Content-Type: application/json",
+        "BAD_USER_INPUT",
+        headers,
+    ))
+}
+
+async fn metrics(State(state): State<HttpState>) -> Response {
+    let text = state.app.metrics.render(&state.app.pool.status());
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        text,
+    )
+        .into_response()
 }
 
 async fn healthz() -> &'static str {

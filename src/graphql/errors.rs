@@ -8,6 +8,7 @@ use std::sync::Arc;
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
 use async_graphql::{Response, ServerError};
 
+use super::limits::{Limit, tag};
 use crate::error::{AppError, ErrorCode};
 
 pub struct ErrorCodes;
@@ -45,7 +46,10 @@ pub fn assign_code(error: &mut ServerError) {
     let mut extra: Vec<(&str, async_graphql::Value)> = Vec::new();
     let code = match app_error(error) {
         Some(app) => {
-            if matches!(app, AppError::Internal(_) | AppError::Unavailable(_)) {
+            if matches!(
+                app,
+                AppError::Internal(_) | AppError::Unavailable(_) | AppError::Transient(_)
+            ) {
                 tracing::error!(error = %error_chain(app), path = ?error.path, "request failed");
             }
             if let Some(field) = app.field() {
@@ -69,6 +73,10 @@ pub fn assign_code(error: &mut ServerError) {
                 .as_ref()
                 .is_some_and(|ext| ext.get("code").is_some());
             if has_code {
+                return;
+            }
+            if let Some(limit) = Limit::of_validation_message(&error.message) {
+                tag(error, limit);
                 return;
             }
             ErrorCode::BadUserInput

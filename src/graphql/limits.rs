@@ -1,5 +1,7 @@
-//! Refusals that async-graphql's own limits do not cover, applied right after
-//! parsing so that a refused document costs no resolver work.
+//! Limits on what one document may ask for, checked right after parsing so
+//! that a refused document costs no resolver work. async-graphql checks depth
+//! and complexity itself (see `build_schema`); this adds aliases, root
+//! fields and introspection, and tags every refusal with `extensions.limit`.
 
 use std::sync::Arc;
 
@@ -7,18 +9,71 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
-/// Refuses documents that ask for `__schema` or `__type` with a clear error
-/// (async-graphql's switch alone would silently answer `null`).
-pub struct NoIntrospection;
+use crate::error::ErrorCode;
 
-impl ExtensionFactory for NoIntrospection {
+/// Which limit refused a document, as `extensions.limit`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Limit {
+    Depth,
+    Complexity,
+    Aliases,
+    RootFields,
+    Introspection,
+    Batch,
+    BodySize,
+}
+
+impl Limit {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Depth => "DEPTH",
+            Self::Complexity => "COMPLEXITY",
+            Self::Aliases => "ALIASES",
+            Self::RootFields => "ROOT_FIELDS",
+            Self::Introspection => "INTROSPECTION",
+            Self::Batch => "BATCH",
+            Self::BodySize => "BODY_SIZE",
+        }
+    }
+
+    /// The refusal as a GraphQL error: `BAD_USER_INPUT`, tagged with the limit.
+    pub fn error(self, message: impl Into<String>) -> ServerError {
+        let mut error = ServerError::new(message, None);
+        tag(&mut error, self);
+        error
+    }
+
+    /// async-graphql's own refusals, recognised by their fixed messages.
+    pub fn of_validation_message(message: &str) -> Option<Self> {
+        match message {
+            "Query is nested too deep." => Some(Self::Depth),
+            "Query is too complex." => Some(Self::Complexity),
+            _ => None,
+        }
+    }
+}
+
+pub fn tag(error: &mut ServerError, limit: Limit) {
+    let extensions = error.extensions.get_or_insert_with(Default::default);
+    extensions.set("code", ErrorCode::BadUserInput.as_str());
+    extensions.set("limit", limit.as_str());
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct DocumentLimits {
+    pub max_aliases: usize,
+    pub max_root_fields: usize,
+    pub introspection: bool,
+}
+
+impl ExtensionFactory for DocumentLimits {
     fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(NoIntrospection)
+        Arc::new(*self)
     }
 }
 
 #[async_trait::async_trait]
-impl Extension for NoIntrospection {
+impl Extension for DocumentLimits {
     async fn parse_query(
         &self,
         ctx: &ExtensionContext<'_>,
@@ -27,21 +82,45 @@ impl Extension for NoIntrospection {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
-        let operations = document
+        self.check(&document)?;
+        Ok(document)
+    }
+}
+
+impl DocumentLimits {
+    fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
+        let operations: Vec<&SelectionSet> = document
             .operations
             .iter()
-            .map(|(_, op)| &op.node.selection_set.node);
-        let fragments = document
+            .map(|(_, op)| &op.node.selection_set.node)
+            .collect();
+        let fragments: Vec<&SelectionSet> = document
             .fragments
             .values()
-            .map(|f| &f.node.selection_set.node);
-        if operations.chain(fragments).any(asks_for_introspection) {
-            return Err(ServerError::new(
-                "introspection is disabled on this server",
-                None,
-            ));
+            .map(|f| &f.node.selection_set.node)
+            .collect();
+        let all = || operations.iter().chain(fragments.iter()).copied();
+
+        if !self.introspection && all().any(asks_for_introspection) {
+            return Err(Limit::Introspection.error("introspection is disabled on this server"));
         }
-        Ok(document)
+        let aliases: usize = all().map(count_aliases).sum();
+        if aliases > self.max_aliases {
+            return Err(Limit::Aliases.error(format!(
+                "the document uses {aliases} aliases; at most {} are allowed",
+                self.max_aliases
+            )));
+        }
+        for operation in &operations {
+            let roots = count_root_fields(operation, document, 0);
+            if roots > self.max_root_fields {
+                return Err(Limit::RootFields.error(format!(
+                    "an operation selects {roots} root fields; at most {} are allowed",
+                    self.max_root_fields
+                )));
+            }
+        }
+        Ok(())
     }
 }
 
@@ -56,4 +135,42 @@ fn asks_for_introspection(set: &SelectionSet) -> bool {
         }
         Selection::FragmentSpread(_) => false,
     })
+}
+
+fn count_aliases(set: &SelectionSet) -> usize {
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => {
+                usize::from(field.node.alias.is_some())
+                    + count_aliases(&field.node.selection_set.node)
+            }
+            Selection::InlineFragment(fragment) => count_aliases(&fragment.node.selection_set.node),
+            Selection::FragmentSpread(_) => 0,
+        })
+        .sum()
+}
+
+/// Root fields of an operation, counting through fragments spread at the
+/// root (with a bound on nesting, since cyclic fragments are only rejected
+/// later, by validation).
+fn count_root_fields(set: &SelectionSet, document: &ExecutableDocument, nesting: usize) -> usize {
+    if nesting > 8 {
+        return 0;
+    }
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(_) => 1,
+            Selection::InlineFragment(fragment) => {
+                count_root_fields(&fragment.node.selection_set.node, document, nesting + 1)
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .map_or(0, |f| {
+                    count_root_fields(&f.node.selection_set.node, document, nesting + 1)
+                }),
+        })
+        .sum()
 }

@@ -6,8 +6,9 @@ mod auth;
 mod context;
 mod customers;
 pub mod errors;
-mod limits;
+pub mod limits;
 mod loaders;
+mod observe;
 mod pagination;
 mod types;
 
@@ -42,21 +43,27 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
         MutationRoot::default(),
         EmptySubscription,
     )
-    .extension(errors::ErrorCodes)
 }
 
 /// The executable schema, with the limits from `config` applied.
 pub fn build_schema(state: AppState, config: &Config) -> ApiSchema {
+    // The first extension wraps the others: observation must see the codes
+    // that `ErrorCodes` assigns.
     let mut builder = builder()
+        .extension(observe::Observe(state.metrics.clone()))
+        .extension(errors::ErrorCodes)
         .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
         .limit_recursive_depth(config.max_query_depth * 4)
         .limit_directives(16)
+        .extension(limits::DocumentLimits {
+            max_aliases: config.max_aliases,
+            max_root_fields: config.max_root_fields,
+            introspection: config.introspection,
+        })
         .data(state);
     if !config.introspection {
-        builder = builder
-            .disable_introspection()
-            .extension(limits::NoIntrospection);
+        builder = builder.disable_introspection();
     }
     builder.finish()
 }

@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use super::{now_micros, validate};
+use super::{now_micros, retrying, validate};
 use crate::app::AppState;
 use crate::auth::cache::{CredentialKey, LISTENER_APPLICATION_NAME};
 use crate::auth::token::IssuedToken;
@@ -39,6 +39,7 @@ pub async fn login(
 ) -> AppResult<(IssuedToken, AgentRow)> {
     if let Err(retry) = state.login_limiter.check(username, client) {
         tracing::info!(client = ?client, retry_after = retry.0, "login refused by the failure limit");
+        state.metrics.record_login_failure("limited");
         return Err(AppError::TooManyFailures {
             retry_after_seconds: retry.0,
         });
@@ -60,6 +61,7 @@ pub async fn login(
     };
     let Some(credentials) = credentials.filter(|_| verified) else {
         state.login_limiter.record_failure(username, client);
+        state.metrics.record_login_failure("credentials");
         tracing::info!(client = ?client, "login refused: wrong username or password");
         return Err(AppError::Unauthenticated);
     };
@@ -160,14 +162,17 @@ async fn replace_password(
 ) -> AppResult<AgentRow> {
     let hash = state.hasher.hash(password).await?;
     revoking(state, &format!("agents:{agent_id}"), async {
-        let mut conn = state.conn().await?;
-        conn.transaction::<_, AppError, _>(async |conn| {
-            let now = now_micros();
-            let agent = agent::set_password_hash(conn, agent_id, &hash, now)
-                .await?
-                .ok_or(AppError::NotFound("agent"))?;
-            session::revoke_all_of_agent(conn, agent_id, keep_session, now).await?;
-            Ok((agent, true))
+        retrying(|| async {
+            let mut conn = state.conn().await?;
+            conn.transaction::<_, AppError, _>(async |conn| {
+                let now = now_micros();
+                let agent = agent::set_password_hash(conn, agent_id, &hash, now)
+                    .await?
+                    .ok_or(AppError::NotFound("agent"))?;
+                session::revoke_all_of_agent(conn, agent_id, keep_session, now).await?;
+                Ok((agent, true))
+            })
+            .await
         })
         .await
     })

@@ -4,9 +4,9 @@ use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::auth::revoking;
-use super::now_micros;
 use super::pagination::{Page, PageRequest};
 use super::validate;
+use super::{now_micros, retrying};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::db::models::PageWindow;
@@ -127,9 +127,9 @@ pub async fn create(
 
     // Hash before taking a connection: the slow part must not hold one.
     let password_hash = state.hasher.hash(&input.password).await?;
-    let mut conn = state.conn().await?;
-    let (customer, guest) = conn
-        .transaction::<_, AppError, _>(async |conn| {
+    let (customer, guest) = retrying(|| async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
             let customer = customer::insert(
                 conn,
                 &NewCustomer {
@@ -141,7 +141,7 @@ pub async fn create(
                     webhook_uri: &input.webhook_uri,
                     line_secret: &input.line_secret,
                     line_token: &input.line_token,
-                    permission_ids: permission_ids.into_iter().map(Some).collect(),
+                    permission_ids: permission_ids.iter().copied().map(Some).collect(),
                     is_platform: false,
                 },
             )
@@ -155,7 +155,9 @@ pub async fn create(
             .await?;
             Ok((customer, guest))
         })
-        .await?;
+        .await
+    })
+    .await?;
     tracing::info!(customer_id = %customer.id, guest_agent_id = %guest.id, "created customer");
     Ok(customer)
 }
@@ -188,9 +190,9 @@ pub(crate) async fn insert_guest_agent(
 pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<CustomerRow> {
     principal.require_super_admin()?;
     let (row, newly_deleted) = revoking(state, &format!("customers:{id}"), async {
-        let mut conn = state.conn().await?;
-        let (row, newly_deleted) = conn
-            .transaction::<_, AppError, _>(async |conn| {
+        let (row, newly_deleted) = retrying(|| async {
+            let mut conn = state.conn().await?;
+            conn.transaction::<_, AppError, _>(async |conn| {
                 let row = customer::find_for_update(conn, id)
                     .await?
                     .ok_or(AppError::NotFound("customer"))?;
@@ -205,7 +207,9 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
                 access_key::mark_deleted_of_customer(conn, id, now).await?;
                 Ok((customer::mark_deleted(conn, id, now).await?, true))
             })
-            .await?;
+            .await
+        })
+        .await?;
         Ok(((row, newly_deleted), newly_deleted))
     })
     .await?;

@@ -16,3 +16,26 @@ pub(crate) fn now_micros() -> DateTime<Utc> {
     let now = Utc::now();
     DateTime::from_timestamp_micros(now.timestamp_micros()).unwrap_or(now)
 }
+
+/// Runs `attempt` (a whole transaction) again when PostgreSQL reports a
+/// deadlock or serialization failure, up to three times in all, with a
+/// short, growing, jittered pause between attempts.
+pub(crate) async fn retrying<T, F, Fut>(mut attempt: F) -> crate::error::AppResult<T>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = crate::error::AppResult<T>>,
+{
+    const ATTEMPTS: u32 = 3;
+    let mut failures = 0;
+    loop {
+        match attempt().await {
+            Err(crate::error::AppError::Transient(error)) if failures + 1 < ATTEMPTS => {
+                failures += 1;
+                tracing::debug!(%error, failures, "retrying a transaction");
+                let pause = 10 * u64::from(failures) + rand::random::<u64>() % 10;
+                tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+            }
+            other => return other,
+        }
+    }
+}

@@ -10,6 +10,10 @@ use sha2::{Digest, Sha256};
 use crate::harness::{TestApp, error_code, error_field};
 
 const ME: &str = "{ me { agent { id } customer { id } permissions } }";
+/// A request that needs a valid credential (of a CUSTOMER_ADMIN or better)
+/// but reads neither the agent nor the customer behind it, unlike `me`: so
+/// a refusal proves the credential check itself, cache included, refused it.
+const PROBE: &str = "{ accessKeys(first: 1) { nodes { id } } }";
 const OWN_CUSTOMER: &str = "query($id: UUID!) { customer(id: $id) { id } }";
 
 const LIST: &str = r#"query($customerId: UUID, $first: Int, $after: String, $last: Int, $before: String) {
@@ -514,7 +518,7 @@ async fn access_key_expired_is_unauthenticated_but_still_listed() {
     .await
     .unwrap();
     for (server, name) in [(&app, "app"), (&replica, "replica")] {
-        let body = server.gql(Some(&key), ME, json!({})).await;
+        let body = server.gql(Some(&key), PROBE, json!({})).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{name}: {body}");
     }
     let listed = app
@@ -537,8 +541,8 @@ async fn access_key_expired_by_sql_stops_working_on_warm_caches_promptly() {
         .create_access_key_ok(&admin, json!({ "customerId": customer }))
         .await;
     for server in [&app, &replica] {
-        let me = server.gql(Some(&key), ME, json!({})).await;
-        assert!(me["errors"].is_null(), "{me}");
+        let body = server.gql(Some(&key), PROBE, json!({})).await;
+        assert!(body["errors"].is_null(), "{body}");
     }
     let db = app.db.client().await;
     db.execute(
@@ -550,7 +554,7 @@ async fn access_key_expired_by_sql_stops_working_on_warm_caches_promptly() {
     let started = std::time::Instant::now();
     for (server, name) in [(&app, "app"), (&replica, "replica")] {
         loop {
-            let body = server.gql(Some(&key), ME, json!({})).await;
+            let body = server.gql(Some(&key), PROBE, json!({})).await;
             if body["errors"].is_array() {
                 assert_eq!(error_code(&body), "UNAUTHENTICATED", "{name}: {body}");
                 break;
@@ -885,7 +889,7 @@ async fn delete_access_key_revokes_it_idempotently() {
     assert_eq!(deleted["name"], "short-lived");
     assert!(deleted["tmDelete"].is_string(), "{first}");
 
-    let body = app.gql(Some(&key), ME, json!({})).await;
+    let body = app.gql(Some(&key), PROBE, json!({})).await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
 
     let again = app.delete_access_key(&customer_admin, &id).await;
@@ -933,7 +937,7 @@ async fn delete_access_key_checks_who_may_revoke() {
         let body = app.delete_access_key(token, &keys[0].0).await;
         assert_eq!(error_code(&body), "FORBIDDEN", "{who}: {body}");
     }
-    let still = app.gql(Some(&keys[0].1), ME, json!({})).await;
+    let still = app.gql(Some(&keys[0].1), PROBE, json!({})).await;
     assert!(
         still["errors"].is_null(),
         "refused deletes changed nothing: {still}"
@@ -998,13 +1002,13 @@ async fn delete_access_key_is_refused_at_once_on_every_replica() {
     let body = app.delete_access_key(&customer_admin, &first_id).await;
     assert!(body["errors"].is_null(), "{body}");
     for (server, name) in [(&replica, "replica"), (&app, "app")] {
-        let body = server.gql(Some(&first), ME, json!({})).await;
+        let body = server.gql(Some(&first), PROBE, json!({})).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{name}: {body}");
     }
     let body = replica.delete_access_key(&customer_admin, &second_id).await;
     assert!(body["errors"].is_null(), "{body}");
     for (server, name) in [(&app, "app"), (&replica, "replica")] {
-        let body = server.gql(Some(&second), ME, json!({})).await;
+        let body = server.gql(Some(&second), PROBE, json!({})).await;
         assert_eq!(error_code(&body), "UNAUTHENTICATED", "{name}: {body}");
     }
 }

@@ -219,6 +219,7 @@ pub struct TestApp {
     pub db: Arc<TestDb>,
     client: reqwest::Client,
     shutdown: Option<oneshot::Sender<()>>,
+    serving: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
 }
 
 impl TestApp {
@@ -251,7 +252,7 @@ impl TestApp {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();
-        tokio::spawn(customer_api::serve(listener, state.clone(), async {
+        let serving = tokio::spawn(customer_api::serve(listener, state.clone(), async {
             let _ = stop.await;
         }));
         Self {
@@ -260,7 +261,32 @@ impl TestApp {
             db,
             client: reqwest::Client::new(),
             shutdown: Some(shutdown),
+            serving: Some(serving),
         }
+    }
+
+    /// Signals shutdown, as SIGTERM does, and waits until the server has stopped.
+    pub async fn shutdown(&mut self) -> std::io::Result<()> {
+        if let Some(shutdown) = self.shutdown.take() {
+            let _ = shutdown.send(());
+        }
+        match self.serving.take() {
+            Some(serving) => serving.await.expect("the server task does not panic"),
+            None => Ok(()),
+        }
+    }
+
+    /// Like `spawn_with`, but the application reaches PostgreSQL through `proxy`.
+    pub async fn spawn_through(proxy: &Proxy, adjust: impl FnOnce(&mut Config)) -> Self {
+        let address = proxy.address;
+        Self::spawn_with(move |config| {
+            let mut url = url::Url::parse(config.database_url.expose()).unwrap();
+            url.set_host(Some(&address.ip().to_string())).unwrap();
+            url.set_port(Some(address.port())).unwrap();
+            config.database_url = Secret::new(url.to_string());
+            adjust(config);
+        })
+        .await
     }
 
     pub fn http(&self) -> &reqwest::Client {
@@ -481,4 +507,73 @@ pub fn error_field(body: &Value) -> &str {
     body["errors"][0]["extensions"]["field"]
         .as_str()
         .unwrap_or_else(|| panic!("expected a field, got {body}"))
+}
+
+/// A TCP proxy in front of PostgreSQL that a test can cut, as an outage or a
+/// network partition would: open connections are closed and new ones refused
+/// until it is restored.
+pub struct Proxy {
+    pub address: std::net::SocketAddr,
+    open: Arc<std::sync::atomic::AtomicBool>,
+    links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>,
+    accepting: tokio::task::JoinHandle<()>,
+}
+
+impl Proxy {
+    pub async fn start() -> Self {
+        use std::sync::atomic::Ordering;
+        let upstream = url::Url::parse(&server_url()).unwrap();
+        let upstream = format!(
+            "{}:{}",
+            upstream.host_str().unwrap_or("127.0.0.1"),
+            upstream.port().unwrap_or(5432)
+        );
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let open = Arc::new(std::sync::atomic::AtomicBool::new(true));
+        let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+        let accepting = {
+            let (open, links) = (open.clone(), links.clone());
+            tokio::spawn(async move {
+                while let Ok((mut client, _)) = listener.accept().await {
+                    if !open.load(Ordering::SeqCst) {
+                        drop(client);
+                        continue;
+                    }
+                    let upstream = upstream.clone();
+                    let link = tokio::spawn(async move {
+                        if let Ok(mut server) = tokio::net::TcpStream::connect(&upstream).await {
+                            let _ = tokio::io::copy_bidirectional(&mut client, &mut server).await;
+                        }
+                    });
+                    links.lock().unwrap().push(link);
+                }
+            })
+        };
+        Self {
+            address,
+            open,
+            links,
+            accepting,
+        }
+    }
+
+    /// Closes every open connection and refuses new ones.
+    pub fn cut(&self) {
+        self.open.store(false, std::sync::atomic::Ordering::SeqCst);
+        for link in self.links.lock().unwrap().drain(..) {
+            link.abort();
+        }
+    }
+
+    pub fn restore(&self) {
+        self.open.store(true, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl Drop for Proxy {
+    fn drop(&mut self) {
+        self.accepting.abort();
+        self.cut();
+    }
 }

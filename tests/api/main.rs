@@ -6,6 +6,8 @@ mod access_keys;
 mod auth;
 mod credentials;
 mod customers;
+mod hardening;
 mod pagination;
+mod rest;
 mod schema;
 mod security;

@@ -1,0 +1,121 @@
+//! Prometheus metrics, served at `/metrics`: requests by operation and
+//! outcome, their latency, database pool gauges, and failed logins.
+
+use std::sync::Arc;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OperationLabels {
+    /// `query customers`, `mutation login`, … or `invalid` for documents
+    /// that did not parse or validate: only names the schema knows, so the
+    /// label set stays small.
+    pub operation: String,
+    /// `ok`, or the first error's `extensions.code`.
+    pub outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct LoginFailureLabels {
+    /// `credentials` (wrong username or password) or `limited` (refused by the limiter).
+    pub reason: String,
+}
+
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Arc<Registry>,
+    requests: Family<OperationLabels, Counter>,
+    latency: Family<OperationLabels, Histogram>,
+    login_failures: Family<LoginFailureLabels, Counter>,
+    pool_size: Gauge,
+    pool_available: Gauge,
+    pool_waiting: Gauge,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        let mut registry = Registry::with_prefix("customer_api");
+        let requests = Family::<OperationLabels, Counter>::default();
+        let latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
+            // 1 ms to ~16 s.
+            Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                0.001, 2.0, 15,
+            ))
+        });
+        let login_failures = Family::<LoginFailureLabels, Counter>::default();
+        let (pool_size, pool_available, pool_waiting) =
+            (Gauge::default(), Gauge::default(), Gauge::default());
+        registry.register(
+            "graphql_operations",
+            "GraphQL operations served",
+            requests.clone(),
+        );
+        registry.register(
+            "graphql_operation_duration_seconds",
+            "Time to serve a GraphQL operation",
+            latency.clone(),
+        );
+        registry.register("login_failures", "Refused logins", login_failures.clone());
+        registry.register(
+            "db_pool_connections",
+            "Open database connections",
+            pool_size.clone(),
+        );
+        registry.register(
+            "db_pool_idle_connections",
+            "Database connections ready for use",
+            pool_available.clone(),
+        );
+        registry.register(
+            "db_pool_waiting_requests",
+            "Requests waiting for a database connection",
+            pool_waiting.clone(),
+        );
+        Self {
+            registry: Arc::new(registry),
+            requests,
+            latency,
+            login_failures,
+            pool_size,
+            pool_available,
+            pool_waiting,
+        }
+    }
+}
+
+impl Metrics {
+    pub fn record_operation(&self, operation: &str, outcome: &str, seconds: f64) {
+        let labels = OperationLabels {
+            operation: operation.to_owned(),
+            outcome: outcome.to_owned(),
+        };
+        self.requests.get_or_create(&labels).inc();
+        self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn record_login_failure(&self, reason: &str) {
+        self.login_failures
+            .get_or_create(&LoginFailureLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The text exposition, with the pool gauges read at this moment.
+    pub fn render(&self, pool: &deadpool::Status) -> String {
+        let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
+        self.pool_size.set(to_i64(pool.size));
+        self.pool_available.set(to_i64(pool.available));
+        self.pool_waiting.set(to_i64(pool.waiting));
+        let mut text = String::new();
+        if prometheus_client::encoding::text::encode(&mut text, &self.registry).is_err() {
+            text.clear();
+        }
+        text
+    }
+}

@@ -1,0 +1,491 @@
+//! A public server under abuse, faults and load: document limits, deadlines,
+//! outages, draining, request ids, metrics and HTTP hygiene.
+
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{ADMIN_PASSWORD, ADMIN_USERNAME, Proxy, TestApp, error_code};
+
+fn limit_of(body: &Value) -> &str {
+    body["errors"][0]["extensions"]["limit"]
+        .as_str()
+        .unwrap_or_else(|| panic!("expected a limit refusal, got {body}"))
+}
+
+#[tokio::test]
+async fn alias_floods_and_root_field_floods_are_refused_before_any_work() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_aliases = 10;
+        c.max_root_fields = 5;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let before = app.statements();
+
+    let aliases: String = (0..11)
+        .map(|i| format!("a{i}: me {{ permissions }} "))
+        .collect();
+    let started = Instant::now();
+    let body = app
+        .gql(Some(&admin), &format!("{{ {aliases} }}"), json!({}))
+        .await;
+    println!("alias flood refused in {:?}", started.elapsed());
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+    assert_eq!(limit_of(&body), "ALIASES");
+
+    // Aliases hidden in a fragment count too.
+    let fragment: String = (0..11).map(|i| format!("f{i}: username ")).collect();
+    let body = app
+        .gql(
+            Some(&admin),
+            &format!("{{ me {{ agent {{ ...A }} }} }} fragment A on Agent {{ {fragment} }}"),
+            json!({}),
+        )
+        .await;
+    assert_eq!(limit_of(&body), "ALIASES", "{body}");
+
+    let roots = "{ me { permissions } __typename customers { totalCount } customer(id: \"00000000-0000-0000-0000-000000000000\") { id } accessKeys { totalCount } x: __typename }";
+    let body = app.gql(Some(&admin), roots, json!({})).await;
+    assert_eq!(limit_of(&body), "ROOT_FIELDS", "{body}");
+
+    assert_eq!(app.statements(), before, "nothing reached the database");
+    let fine = app
+        .gql(
+            Some(&admin),
+            "{ a: me { permissions } b: me { permissions } }",
+            json!({}),
+        )
+        .await;
+    assert!(fine["errors"].is_null(), "{fine}");
+}
+
+#[tokio::test]
+async fn depth_complexity_and_batch_refusals_name_their_limit() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_query_depth = 4;
+        c.max_query_complexity = 300;
+        c.max_batch_size = 2;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let deep = app
+        .gql(
+            Some(&admin),
+            "{ customers { edges { node { guestAgent { id } } } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(limit_of(&deep), "DEPTH", "{deep}");
+    let costly = app
+        .gql(
+            Some(&admin),
+            "{ customers(first: 100) { nodes { id username name detail } } }",
+            json!({}),
+        )
+        .await;
+    assert_eq!(limit_of(&costly), "COMPLEXITY", "{costly}");
+
+    let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }, { "query": "{ __typename }" }]);
+    let response = app
+        .http()
+        .post(app.graphql_url())
+        .json(&batch)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(limit_of(&body), "BATCH", "{body}");
+}
+
+#[tokio::test]
+async fn oversized_bodies_get_a_graphql_error_whether_announced_or_streamed() {
+    let app = TestApp::spawn_with(|c| c.max_body_bytes = 2048).await;
+    let big = json!({ "query": "{ __typename }", "variables": { "pad": "x".repeat(10_000) } })
+        .to_string();
+
+    let announced = app
+        .http()
+        .post(app.graphql_url())
+        .header("content-type", "application/json")
+        .body(big.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(announced.status(), 413);
+    let body: Value = announced.json().await.unwrap();
+    assert_eq!(limit_of(&body), "BODY_SIZE", "{body}");
+
+    // Without a Content-Length the limit is only met while reading.
+    let chunks = futures_util::stream::iter(
+        big.into_bytes()
+            .chunks(512)
+            .map(|c| Ok::<_, std::io::Error>(c.to_vec()))
+            .collect::<Vec<_>>(),
+    );
+    let streamed = app
+        .http()
+        .post(app.graphql_url())
+        .header("content-type", "application/json")
+        .body(reqwest::Body::wrap_stream(chunks))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(streamed.status(), 413);
+    let body: Value = streamed.json().await.unwrap();
+    assert_eq!(limit_of(&body), "BODY_SIZE", "{body}");
+}
+
+#[tokio::test]
+async fn requests_past_their_deadline_fail_with_service_unavailable() {
+    let app = TestApp::spawn_with(|c| c.request_timeout_ms = 1).await;
+    // An argon2 verification alone takes longer than a millisecond.
+    let response = app
+        .http()
+        .post(app.graphql_url())
+        .json(&json!({
+            "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }",
+            "variables": { "u": ADMIN_USERNAME, "p": ADMIN_PASSWORD }
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 503);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+}
+
+#[tokio::test]
+async fn post_bodies_must_be_json_or_graphql() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http()
+        .post(app.graphql_url())
+        .header("content-type", "text/plain")
+        .body("{ __typename }")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 415);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+
+    let with_charset = app
+        .http()
+        .post(app.graphql_url())
+        .header("content-type", "application/json; charset=utf-8")
+        .body(json!({ "query": "{ __typename }" }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(with_charset.status(), 200);
+    let body: Value = with_charset.json().await.unwrap();
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+}
+
+#[tokio::test]
+async fn every_response_carries_a_request_id_and_errors_repeat_it() {
+    let app = TestApp::spawn().await;
+    let response = app
+        .http()
+        .post(app.graphql_url())
+        .json(&json!({ "query": "{ me { permissions } }" }))
+        .send()
+        .await
+        .unwrap();
+    let generated = response.headers()["x-request-id"]
+        .to_str()
+        .unwrap()
+        .to_owned();
+    assert!(uuid::Uuid::parse_str(&generated).is_ok(), "{generated}");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(
+        body["errors"][0]["extensions"]["requestId"],
+        generated.as_str(),
+        "{body}"
+    );
+
+    let mine = "trace-abc.123";
+    let echoed = app
+        .http()
+        .get(format!("{}/healthz", app.address))
+        .header("x-request-id", mine)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(echoed.headers()["x-request-id"], mine);
+
+    let hostile = "x".repeat(500);
+    let replaced = app
+        .http()
+        .get(format!("{}/healthz", app.address))
+        .header("x-request-id", &hostile)
+        .send()
+        .await
+        .unwrap();
+    let id = replaced.headers()["x-request-id"].to_str().unwrap();
+    assert!(
+        uuid::Uuid::parse_str(id).is_ok(),
+        "an unusable id is replaced: {id}"
+    );
+}
+
+#[tokio::test]
+async fn metrics_count_operations_by_outcome_and_failed_logins() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    app.gql(Some(&admin), "{ me { permissions } }", json!({}))
+        .await;
+    app.gql(None, "{ me { permissions } }", json!({})).await;
+    app.login(ADMIN_USERNAME, "wrong-password").await;
+    app.gql(None, "{ nope }", json!({})).await;
+
+    let text = app
+        .http()
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for expected in [
+        r#"customer_api_graphql_operations_total{operation="query me",outcome="ok"} 1"#,
+        r#"customer_api_graphql_operations_total{operation="query me",outcome="UNAUTHENTICATED"} 1"#,
+        r#"customer_api_graphql_operations_total{operation="mutation login",outcome="UNAUTHENTICATED"} 1"#,
+        r#"customer_api_graphql_operations_total{operation="invalid",outcome="BAD_USER_INPUT"} 1"#,
+        r#"customer_api_login_failures_total{reason="credentials"} 1"#,
+        "customer_api_graphql_operation_duration_seconds_bucket",
+        "customer_api_db_pool_connections ",
+    ] {
+        assert!(text.contains(expected), "missing {expected} in\n{text}");
+    }
+    assert!(
+        !text.contains("nope"),
+        "unknown field names never become labels"
+    );
+}
+
+#[tokio::test]
+async fn cors_allows_configured_origins_only() {
+    let closed = TestApp::spawn().await;
+    let open =
+        TestApp::spawn_with(|c| c.cors_allowed_origins = vec!["https://app.example".into()]).await;
+    let preflight = |app: &TestApp, origin: &str| {
+        app.http()
+            .request(reqwest::Method::OPTIONS, app.graphql_url())
+            .header("origin", origin)
+            .header("access-control-request-method", "POST")
+            .header(
+                "access-control-request-headers",
+                "authorization,content-type",
+            )
+            .send()
+    };
+    let allowed = preflight(&open, "https://app.example").await.unwrap();
+    assert_eq!(
+        allowed.headers()["access-control-allow-origin"],
+        "https://app.example"
+    );
+    let other = preflight(&open, "https://evil.example").await.unwrap();
+    assert!(other.headers().get("access-control-allow-origin").is_none());
+    let none = preflight(&closed, "https://app.example").await.unwrap();
+    assert!(none.headers().get("access-control-allow-origin").is_none());
+}
+
+#[tokio::test]
+async fn the_username_race_has_one_winner_across_two_processes() {
+    let app = TestApp::spawn().await;
+    let replica = app.replica().await;
+    let admin = app.admin_token().await;
+    let attempts = (0..10).map(|i| {
+        let server = if i % 2 == 0 { &app } else { &replica };
+        server.create_customer(&admin, json!({ "username": if i % 3 == 0 { "duel" } else { "DUEL" }, "password": "password1" }))
+    });
+    let bodies = futures_util::future::join_all(attempts).await;
+    let winners = bodies.iter().filter(|b| b["errors"].is_null()).count();
+    assert_eq!(winners, 1, "{bodies:?}");
+    assert!(
+        bodies
+            .iter()
+            .filter(|b| !b["errors"].is_null())
+            .all(|b| error_code(b) == "CONFLICT")
+    );
+}
+
+#[tokio::test]
+async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
+    let mut app = TestApp::spawn().await;
+    let url = app.graphql_url();
+    // Logins queue on the argon2 pool, so these are still running at shutdown.
+    let in_flight: Vec<_> = (0..6)
+        .map(|_| {
+            let client = reqwest::Client::new();
+            let url = url.clone();
+            tokio::spawn(async move {
+                client
+                    .post(url)
+                    .json(&json!({
+                        "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }",
+                        "variables": { "u": ADMIN_USERNAME, "p": ADMIN_PASSWORD }
+                    }))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    app.shutdown().await.unwrap();
+    for request in in_flight {
+        let response = request
+            .await
+            .unwrap()
+            .expect("an in-flight request is answered");
+        assert_eq!(response.status(), 200);
+        let body: Value = response.json().await.unwrap();
+        assert!(body["data"]["login"]["token"].is_string(), "{body}");
+    }
+    let after = reqwest::Client::new()
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await;
+    assert!(after.is_err(), "no longer accepting");
+}
+
+#[tokio::test]
+async fn shutdown_cuts_off_requests_that_outlive_the_drain_timeout() {
+    let mut app = TestApp::spawn_with(|c| {
+        c.drain_timeout_ms = 50;
+        // So that every login below really hashes instead of being refused.
+        c.login_max_failures = 1000;
+        c.login_max_failures_per_address = 1000;
+    })
+    .await;
+    let url = app.graphql_url();
+    let slow: Vec<_> = (0..40)
+        .map(|_| {
+            let url = url.clone();
+            tokio::spawn(async move {
+                reqwest::Client::new()
+                    .post(url)
+                    .json(&json!({
+                        "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }",
+                        "variables": { "u": ADMIN_USERNAME, "p": "wrong" }
+                    }))
+                    .send()
+                    .await
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let started = Instant::now();
+    app.shutdown().await.unwrap();
+    let took = started.elapsed();
+    // The process exits when `serve` returns, ending whatever still runs.
+    let unfinished = slow.iter().filter(|request| !request.is_finished()).count();
+    println!("shutdown with 40 logins queued took {took:?}; {unfinished} were still running");
+    assert!(
+        took < Duration::from_secs(1),
+        "bounded by the drain timeout: {took:?}"
+    );
+    assert!(
+        unfinished > 0,
+        "the deadline, not the end of the work, ended the drain"
+    );
+}
+
+/// Counts customers that exist without their guest agent: a half-written create.
+async fn half_written(app: &TestApp) -> i64 {
+    let db = app.db.client().await;
+    db.query_one(
+        "SELECT count(*) FROM customers c WHERE NOT EXISTS \
+         (SELECT 1 FROM agents a WHERE a.customer_id = c.id AND a.is_guest)",
+        &[],
+    )
+    .await
+    .unwrap()
+    .get(0)
+}
+
+#[tokio::test]
+async fn a_database_outage_fails_fast_loses_nothing_and_heals_by_itself() {
+    let proxy = Proxy::start().await;
+    let app = TestApp::spawn_through(&proxy, |c| {
+        c.db_pool_timeout_ms = 500;
+        c.db_statement_timeout_ms = 1000;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let ready = |app: &TestApp| app.http().get(format!("{}/readyz", app.address)).send();
+
+    let mut acknowledged = Vec::new();
+    let mut refused = Vec::new();
+    let mut outage_started = None;
+    let mut outage_ended = None;
+    let started = Instant::now();
+    for i in 0.. {
+        let elapsed = started.elapsed();
+        if outage_started.is_none() && elapsed > Duration::from_millis(400) {
+            proxy.cut();
+            outage_started = Some(Instant::now());
+            assert_eq!(
+                ready(&app).await.unwrap().status(),
+                503,
+                "/readyz reports the outage"
+            );
+        }
+        if outage_ended.is_none() && elapsed > Duration::from_millis(1400) {
+            proxy.restore();
+            outage_ended = Some(Instant::now());
+        }
+        if outage_ended.is_some_and(|t| t.elapsed() > Duration::from_secs(5)) {
+            break;
+        }
+        let username = format!("outage{i}");
+        let asked = Instant::now();
+        let body = app
+            .create_customer(
+                &admin,
+                json!({ "username": username, "password": "password1" }),
+            )
+            .await;
+        let took = asked.elapsed();
+        if body["errors"].is_null() {
+            acknowledged.push((username, Instant::now()));
+        } else {
+            assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+            assert!(took < Duration::from_secs(3), "failed fast: {took:?}");
+            refused.push(username);
+        }
+    }
+    let back = outage_ended.unwrap();
+    let recovered_after = acknowledged
+        .iter()
+        .find(|(_, at)| *at > back)
+        .map(|(_, at)| at.duration_since(back))
+        .expect("service resumed without a restart");
+    println!(
+        "outage: {} acknowledged, {} refused; first success {:?} after the database came back",
+        acknowledged.len(),
+        refused.len(),
+        recovered_after
+    );
+    assert!(!refused.is_empty(), "the outage was felt");
+    assert!(recovered_after < Duration::from_secs(5));
+    assert_eq!(ready(&app).await.unwrap().status(), 200);
+
+    let db = app.db.client().await;
+    for (username, _) in &acknowledged {
+        let found: i64 = db
+            .query_one(
+                "SELECT count(*) FROM customers WHERE username = $1",
+                &[username],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert_eq!(found, 1, "acknowledged {username} was kept");
+    }
+    assert_eq!(half_written(&app).await, 0, "no create was left half done");
+}
