@@ -155,7 +155,11 @@ impl RestError {
                 );
             }
         };
-        if matches!(app, AppError::Internal(_) | AppError::Unavailable(_)) {
+        // By code, not variant, so that any new kind of outage is logged too.
+        if matches!(
+            app.code(),
+            ErrorCode::InternalServerError | ErrorCode::ServiceUnavailable
+        ) {
             tracing::error!(error = %error_chain(&app), "REST request failed");
         }
         let mut message = app.to_string();

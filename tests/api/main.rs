@@ -6,6 +6,7 @@ mod access_keys;
 mod auth;
 mod credentials;
 mod customers;
+mod fuzz;
 mod hardening;
 mod pagination;
 mod rest;

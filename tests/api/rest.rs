@@ -581,6 +581,12 @@ async fn rest_database_stall_is_503_with_nothing_internal() {
         !message.contains("statement") && !message.contains("customers"),
         "{message}"
     );
+    assert!(
+        captured_logs()
+            .lines()
+            .any(|line| line.contains("REST request failed") && line.contains("statement timeout")),
+        "the cause is logged"
+    );
     assert_eq!(
         get(&app, "/v1.0/customers", &[("token", &token)])
             .await
