@@ -193,6 +193,18 @@ impl From<crate::db::PoolError> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
+/// An error and all its causes on one line, for the logs (never for clients).
+pub fn error_chain(error: &dyn std::error::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -51,11 +51,9 @@ pub fn router(app: AppState) -> Router {
             StatusCode::SERVICE_UNAVAILABLE,
             timeout,
         ))
-        .layer(axum::middleware::from_fn(
-            middleware::graphql_shaped_refusals,
-        ))
+        .layer(CatchPanicLayer::new())
+        .layer(axum::middleware::from_fn(middleware::shaped_refusals))
         .layer(cors)
-        .layer(CatchPanicLayer::custom(middleware::panic_response))
         .layer(axum::middleware::from_fn(middleware::request_id))
 }
 
@@ -72,7 +70,7 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
     };
     CorsLayer::new()
         .allow_origin(origin)
-        .allow_methods([Method::GET, Method::POST])
+        .allow_methods([Method::GET, Method::POST, Method::DELETE])
         .allow_headers([
             header::AUTHORIZATION,
             header::CONTENT_TYPE,

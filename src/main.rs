@@ -44,7 +44,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = config.listen_addr;
     let state = AppState::start(config)
         .await
-        .map_err(|e| format!("start-up failed: {}", chain(&e)))?;
+        .map_err(|e| format!("start-up failed: {}", customer_api::error::error_chain(&e)))?;
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
@@ -52,17 +52,6 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     customer_api::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");
     Ok(())
-}
-
-fn chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 async fn shutdown_signal() {

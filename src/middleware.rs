@@ -1,7 +1,6 @@
-//! HTTP middleware: request ids and the request span, and GraphQL-shaped
-//! bodies for the refusals that happen outside GraphQL (body too large,
-//! deadline passed, panic), so that every failure a client sees carries an
-//! `extensions.code`.
+//! HTTP middleware: request ids and the request span, and error bodies for
+//! the refusals that happen outside the handlers (body too large, deadline
+//! passed, panic), so that every failure a client sees carries a code.
 
 use axum::body::Body;
 use axum::extract::Request;
@@ -52,10 +51,12 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
     response
 }
 
-/// Replaces the bodiless refusals of the layers below (body limit, timeout)
-/// with a GraphQL error body.
-pub async fn graphql_shaped_refusals(request: Request, next: Next) -> Response {
+/// Replaces the bodiless refusals of the layers below (body limit,
+/// deadline, caught panic) with an error body in the shape the client
+/// speaks: REST's on REST paths, GraphQL's everywhere else.
+pub async fn shaped_refusals(request: Request, next: Next) -> Response {
     let id = request.extensions().get::<RequestId>().cloned();
+    let rest = crate::rest::is_rest_path(request.uri().path());
     let response = next.run(request).await;
     let is_json = response
         .headers()
@@ -65,7 +66,14 @@ pub async fn graphql_shaped_refusals(request: Request, next: Next) -> Response {
     if is_json {
         return response;
     }
-    let (message, code, limit) = match response.status() {
+    let status = response.status();
+    if status == StatusCode::INTERNAL_SERVER_ERROR {
+        tracing::error!("request handler panicked");
+    }
+    if rest {
+        return crate::rest::refusal(status).unwrap_or(response);
+    }
+    let (message, code, limit) = match status {
         StatusCode::PAYLOAD_TOO_LARGE => (
             "the request body is larger than this server accepts",
             ErrorCode::BadUserInput,
@@ -76,9 +84,14 @@ pub async fn graphql_shaped_refusals(request: Request, next: Next) -> Response {
             ErrorCode::ServiceUnavailable,
             None,
         ),
+        StatusCode::INTERNAL_SERVER_ERROR => (
+            "internal server error",
+            ErrorCode::InternalServerError,
+            None,
+        ),
         _ => return response,
     };
-    error_body(response.status(), message, code, limit, id.as_ref())
+    error_body(status, message, code, limit, id.as_ref())
 }
 
 /// A response whose body is a GraphQL error.
@@ -106,16 +119,4 @@ pub fn error_body(
         Body::from(body.to_string()),
     )
         .into_response()
-}
-
-/// For `CatchPanicLayer`: a panic is an internal error, and says nothing more.
-pub fn panic_response(_panic: Box<dyn std::any::Any + Send + 'static>) -> Response {
-    tracing::error!("request handler panicked");
-    error_body(
-        StatusCode::INTERNAL_SERVER_ERROR,
-        "internal server error",
-        ErrorCode::InternalServerError,
-        None,
-        None,
-    )
 }

@@ -41,7 +41,7 @@ impl Instrumentation for CountingInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
             self.0.0.fetch_add(1, Ordering::Relaxed);
-            if tracing::enabled!(tracing::Level::TRACE) {
+            if tracing::enabled!(target: "customer_api::sql", tracing::Level::TRACE) {
                 // Bind values may be password hashes: log the SQL text only.
                 let text = query.to_string();
                 let sql = text.split(" -- binds: ").next().unwrap_or_default();

@@ -9,7 +9,7 @@ use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, N
 use async_graphql::{Response, ServerError};
 
 use super::limits::{Limit, tag};
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, error_chain};
 
 pub struct ErrorCodes;
 
@@ -87,17 +87,6 @@ pub fn assign_code(error: &mut ServerError) {
     for (name, value) in extra {
         extensions.set(name, value);
     }
-}
-
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,7 +1,11 @@
 //! Limits on what one document may ask for, checked right after parsing so
-//! that a refused document costs no resolver work. async-graphql checks depth
-//! and complexity itself (see `build_schema`); this adds aliases, root
+//! that a refused document costs no resolver work. async-graphql checks
+//! complexity itself (see `build_schema`); this checks depth, aliases, root
 //! fields and introspection, and tags every refusal with `extensions.limit`.
+//!
+//! Depth is ours rather than async-graphql's because introspection must not
+//! count: the standard introspection query of GraphiQL, codegen and Postman
+//! nests `ofType` nine levels deep, and each level is a trivial lookup.
 
 use std::sync::Arc;
 
@@ -61,6 +65,7 @@ pub fn tag(error: &mut ServerError, limit: Limit) {
 
 #[derive(Clone, Copy, Debug)]
 pub struct DocumentLimits {
+    pub max_depth: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
     pub introspection: bool,
@@ -104,6 +109,15 @@ impl DocumentLimits {
         if !self.introspection && all().any(asks_for_introspection) {
             return Err(Limit::Introspection.error("introspection is disabled on this server"));
         }
+        for operation in &operations {
+            let depth = depth(operation, document, 0);
+            if depth > self.max_depth {
+                return Err(Limit::Depth.error(format!(
+                    "the query nests {depth} levels deep; at most {} are allowed",
+                    self.max_depth
+                )));
+            }
+        }
         let aliases: usize = all().map(count_aliases).sum();
         if aliases > self.max_aliases {
             return Err(Limit::Aliases.error(format!(
@@ -135,6 +149,37 @@ fn asks_for_introspection(set: &SelectionSet) -> bool {
         }
         Selection::FragmentSpread(_) => false,
     })
+}
+
+/// How deep a selection set nests, through fragments, not counting what is
+/// inside `__schema` and `__type`. Fragment cycles are rejected later by
+/// validation; the bound on fragment hops keeps this finite until then.
+fn depth(set: &SelectionSet, document: &ExecutableDocument, fragment_hops: usize) -> usize {
+    if fragment_hops > 32 {
+        return 0;
+    }
+    set.items
+        .iter()
+        .map(|item| match &item.node {
+            Selection::Field(field) => {
+                if matches!(field.node.name.node.as_str(), "__schema" | "__type") {
+                    1
+                } else {
+                    1 + depth(&field.node.selection_set.node, document, fragment_hops)
+                }
+            }
+            Selection::InlineFragment(fragment) => {
+                depth(&fragment.node.selection_set.node, document, fragment_hops)
+            }
+            Selection::FragmentSpread(spread) => document
+                .fragments
+                .get(&spread.node.fragment_name.node)
+                .map_or(0, |f| {
+                    depth(&f.node.selection_set.node, document, fragment_hops + 1)
+                }),
+        })
+        .max()
+        .unwrap_or(0)
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {

@@ -52,11 +52,11 @@ pub fn build_schema(state: AppState, config: &Config) -> ApiSchema {
     let mut builder = builder()
         .extension(observe::Observe(state.metrics.clone()))
         .extension(errors::ErrorCodes)
-        .limit_depth(config.max_query_depth)
         .limit_complexity(config.max_query_complexity)
         .limit_recursive_depth(config.max_query_depth * 4)
         .limit_directives(16)
         .extension(limits::DocumentLimits {
+            max_depth: config.max_query_depth,
             max_aliases: config.max_aliases,
             max_root_fields: config.max_root_fields,
             introspection: config.introspection,

@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use crate::error::{AppError, ErrorCode};
+use crate::error::{AppError, ErrorCode, error_chain};
 
 /// A failed REST request.
 #[derive(Debug)]
@@ -21,6 +21,10 @@ pub enum RestError {
     NoSuchEndpoint,
     /// The endpoint exists but not for this method (the `Allow` header lists those it has).
     MethodNotAllowed,
+    /// The request did not finish within the server's deadline.
+    DeadlinePassed,
+    /// The handler failed unexpectedly (it panicked).
+    Crashed,
 }
 
 impl From<AppError> for RestError {
@@ -106,17 +110,6 @@ fn snake_case(field: &str) -> String {
     out
 }
 
-fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}
-
 impl RestError {
     fn parts(self) -> (StatusCode, ErrorDetail) {
         let transport = |status, code, message: &str, field: Option<&str>| {
@@ -143,6 +136,22 @@ impl RestError {
                     StatusCode::NOT_FOUND,
                     Code::NotFound,
                     "no such endpoint",
+                    None,
+                );
+            }
+            Self::DeadlinePassed => {
+                return transport(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Code::ServiceUnavailable,
+                    "the request did not finish within the server's deadline; try again",
+                    None,
+                );
+            }
+            Self::Crashed => {
+                return transport(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    Code::InternalServerError,
+                    "internal server error",
                     None,
                 );
             }

@@ -21,6 +21,24 @@ use utoipa::{Modify, OpenApi};
 
 use crate::app::AppState;
 
+/// Whether a path belongs to the REST API, whose errors have REST's shape.
+pub fn is_rest_path(path: &str) -> bool {
+    path.starts_with("/v1.0/") || path == "/v1.0" || path.starts_with("/auth/")
+}
+
+/// The REST-shaped body for a refusal made outside the handlers (by the
+/// body limit, the deadline or a panic), if the status is one of those.
+pub fn refusal(status: axum::http::StatusCode) -> Option<axum::response::Response> {
+    use axum::http::StatusCode;
+    let error = match status {
+        StatusCode::PAYLOAD_TOO_LARGE => error::RestError::BodyTooLarge,
+        StatusCode::SERVICE_UNAVAILABLE => error::RestError::DeadlinePassed,
+        StatusCode::INTERNAL_SERVER_ERROR => error::RestError::Crashed,
+        _ => return None,
+    };
+    Some(error.into_response())
+}
+
 /// The REST routes, with their state applied, ready to merge into the
 /// application's router whatever its own state is.
 pub fn routes<S>(state: AppState) -> Router<S>

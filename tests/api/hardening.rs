@@ -489,3 +489,67 @@ async fn a_database_outage_fails_fast_loses_nothing_and_heals_by_itself() {
     }
     assert_eq!(half_written(&app).await, 0, "no create was left half done");
 }
+
+#[tokio::test]
+async fn refusals_outside_handlers_speak_rest_on_rest_paths() {
+    let app = TestApp::spawn_with(|c| {
+        c.max_body_bytes = 1024;
+        c.request_timeout_ms = 1;
+    })
+    .await;
+    let big = app
+        .http()
+        .post(format!("{}/v1.0/customers", app.address))
+        .header("content-type", "application/json")
+        .body(json!({ "username": "x".repeat(4000) }).to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(big.status(), 413);
+    let body: Value = big.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "BAD_USER_INPUT", "{body}");
+
+    let slow = app
+        .http()
+        .post(format!("{}/auth/login", app.address))
+        .json(&json!({ "username": ADMIN_USERNAME, "password": ADMIN_PASSWORD }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(slow.status(), 503);
+    let body: Value = slow.json().await.unwrap();
+    assert_eq!(body["error"]["code"], "SERVICE_UNAVAILABLE", "{body}");
+}
+
+/// The introspection query graphql-js (and so GraphiQL, codegen and
+/// Postman) sends: its `TypeRef` fragment nests `ofType` nine levels deep.
+fn standard_introspection_query() -> String {
+    let mut type_ref = String::from("kind name");
+    for _ in 0..9 {
+        type_ref = format!("kind name ofType {{ {type_ref} }}");
+    }
+    format!(
+        "query IntrospectionQuery {{ __schema {{ queryType {{ name }} mutationType {{ name }} \
+         subscriptionType {{ name }} types {{ ...FullType }} directives {{ name description \
+         locations args {{ ...InputValue }} }} }} }} \
+         fragment FullType on __Type {{ kind name description \
+         fields(includeDeprecated: true) {{ name description args {{ ...InputValue }} \
+         type {{ ...TypeRef }} isDeprecated deprecationReason }} \
+         inputFields {{ ...InputValue }} interfaces {{ ...TypeRef }} \
+         enumValues(includeDeprecated: true) {{ name description isDeprecated deprecationReason }} \
+         possibleTypes {{ ...TypeRef }} }} \
+         fragment InputValue on __InputValue {{ name description type {{ ...TypeRef }} defaultValue }} \
+         fragment TypeRef on __Type {{ {type_ref} }}"
+    )
+}
+
+#[tokio::test]
+async fn the_standard_introspection_query_passes_the_default_limits() {
+    let app = TestApp::spawn().await;
+    let body = app
+        .gql(None, &standard_introspection_query(), json!({}))
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let types = body["data"]["__schema"]["types"].as_array().unwrap();
+    assert!(types.iter().any(|t| t["name"] == "Customer"));
+}

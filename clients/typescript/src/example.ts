@@ -1,0 +1,94 @@
+// What a frontend does with the generated documents. Compiled, never run:
+// its point is that `tsc --strict` accepts correct use and rejects the
+// mistakes marked @ts-expect-error (each of which must stay an error).
+import { ApiRequestError, execute, type Connection } from './client.js';
+import type { AgentPermission, ListCustomersQuery, WebhookMethod } from './gql/graphql.js';
+import {
+  CreateCustomer,
+  DeleteCustomer,
+  GetCustomer,
+  ListCustomers,
+  Login,
+  Me,
+} from './operations.js';
+
+export async function logIn(url: string, username: string, password: string): Promise<Connection> {
+  const { login } = await execute({ url }, Login, { username, password });
+  const expiresAt: string = login.expiresAt; // DateTime is an RFC 3339 string
+  console.log(`logged in as ${login.agent.username} until ${expiresAt}`);
+  return { url, token: login.token };
+}
+
+export async function whoAmI(api: Connection): Promise<string> {
+  const { me } = await execute(api, Me);
+  // `agent` is null when the credential is an access key.
+  const name: string = me.agent?.username ?? `access key of ${me.customer.username}`;
+  const permissions: AgentPermission[] = me.permissions;
+  return `${name} (${permissions.join(', ')})`;
+}
+
+/** Every live customer, page by page, following `pageInfo.endCursor`. */
+export async function allCustomers(api: Connection): Promise<string[]> {
+  const names: string[] = [];
+  let after: string | null = null;
+  for (;;) {
+    const page: ListCustomersQuery = await execute(api, ListCustomers, { first: 100, after });
+    for (const { cursor, node } of page.customers.edges) {
+      const guest: string | undefined = node.guestAgent?.username;
+      const method: WebhookMethod | null = node.webhookMethod;
+      names.push(`${node.username} [${cursor}] guest=${guest ?? '-'} webhook=${method ?? 'none'}`);
+    }
+    const total: number = page.customers.totalCount;
+    console.log(`${names.length} of ${total}`);
+    if (!page.customers.pageInfo.hasNextPage) return names;
+    after = page.customers.pageInfo.endCursor;
+  }
+}
+
+export async function createThenDelete(api: Connection): Promise<void> {
+  const { createCustomer } = await execute(api, CreateCustomer, {
+    input: {
+      username: 'test1',
+      password: 'a-long-password',
+      name: 'test 1',
+      webhookMethod: 'POST',
+      webhookUri: 'https://example.com/hook',
+    },
+  });
+  const customer = createCustomer.customer;
+  const guestIsAdmin: boolean | undefined = customer.guestAgent?.permissions.includes('CUSTOMER_ADMIN');
+  console.log(customer.id, guestIsAdmin);
+
+  const { customer: fetched } = await execute(api, GetCustomer, { id: customer.id });
+  if (fetched === null) throw new Error('not found'); // `customer(id)` is nullable
+  const bitmask: number | undefined = fetched.guestAgent?.permission;
+  console.log(fetched.lineSecret.length, bitmask);
+
+  try {
+    const { deleteCustomer } = await execute(api, DeleteCustomer, { id: customer.id });
+    const deletedAt: string | null = deleteCustomer.customer.tmDelete;
+    console.log(deletedAt);
+  } catch (error) {
+    if (error instanceof ApiRequestError && error.code === 'NOT_FOUND') return;
+    throw error;
+  }
+}
+
+// Mistakes the types catch.
+export async function mistakes(api: Connection): Promise<void> {
+  const { createCustomer } = await execute(api, CreateCustomer, {
+    input: { username: 'test2', password: 'a-long-password' },
+  });
+  // @ts-expect-error a password is write-only: no type has it
+  console.log(createCustomer.customer.password);
+  // @ts-expect-error PATCH is not a WebhookMethod
+  await execute(api, CreateCustomer, { input: { username: 'x3', password: 'a-long-password', webhookMethod: 'PATCH' } });
+  // @ts-expect-error username is required
+  await execute(api, CreateCustomer, { input: { password: 'a-long-password' } });
+  // @ts-expect-error GetCustomer needs its id
+  await execute(api, GetCustomer);
+  // @ts-expect-error customer(id) may be null
+  console.log((await execute(api, GetCustomer, { id: 'x' })).customer.username);
+  // @ts-expect-error me.agent may be null (access keys)
+  console.log((await execute(api, Me)).me.agent.username);
+}
