@@ -4,7 +4,6 @@
 use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use async_graphql::parser::types::{DocumentOperations, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::Router;
@@ -139,7 +138,8 @@ fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMa
     } else {
         "application/json"
     };
-    match serde_json::to_vec(&body) {
+    let refused = refused_limits(&body);
+    let mut response = match serde_json::to_vec(&body) {
         Ok(bytes) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -147,7 +147,9 @@ fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMa
         )
             .into_response(),
         Err(_) => StatusCode::INTERNAL_SERVER_ERROR.into_response(),
-    }
+    };
+    response.extensions_mut().insert(refused);
+    response
 }
 
 /// The client's address: the TCP peer, or behind a trusted proxy the last
@@ -280,34 +282,47 @@ async fn graphql_get(
             );
         }
     };
-    if is_mutation(&request) {
-        let mut response = error_response(
-            StatusCode::METHOD_NOT_ALLOWED,
-            "mutations must be sent with POST",
-            "BAD_USER_INPUT",
-            &headers,
-        );
+    let client = client_address(&state.app, &headers, peer);
+    // GET must not change anything: the limits refuse mutations in the
+    // document itself, so persisted (APQ) documents are covered too.
+    let request = request.data(crate::graphql::limits::ReadOnly);
+    let mut response = execute(&state, BatchRequest::Single(request), &headers, client).await;
+    if is_refused_mutation(&response) {
+        *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         response
             .headers_mut()
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
-        return response;
     }
-    let client = client_address(&state.app, &headers, peer);
-    execute(&state, BatchRequest::Single(request), &headers, client).await
+    response
 }
 
-/// Whether the operation `request` would run is a mutation. A document that
-/// does not parse is left to the executor, which reports it properly.
-fn is_mutation(request: &async_graphql::Request) -> bool {
-    let Ok(document) = async_graphql::parser::parse_query(&request.query) else {
-        return false;
+fn is_refused_mutation(response: &Response) -> bool {
+    response
+        .extensions()
+        .get::<RefusedLimits>()
+        .is_some_and(|limits| limits.0.contains(&Limit::MutationOverGet))
+}
+
+/// The limits that refused a response's operations, for the handler to pick a status.
+#[derive(Clone, Debug, Default)]
+struct RefusedLimits(Vec<Limit>);
+
+fn refused_limits(body: &BatchResponse) -> RefusedLimits {
+    let responses: Vec<&async_graphql::Response> = match body {
+        BatchResponse::Single(response) => vec![response],
+        BatchResponse::Batch(responses) => responses.iter().collect(),
     };
-    let operation = match (&document.operations, request.operation_name.as_deref()) {
-        (DocumentOperations::Single(op), _) => Some(op),
-        (DocumentOperations::Multiple(ops), Some(name)) => ops.get(name),
-        (DocumentOperations::Multiple(ops), None) => ops.values().next().filter(|_| ops.len() == 1),
-    };
-    operation.is_some_and(|op| op.node.ty == OperationType::Mutation)
+    RefusedLimits(
+        responses
+            .into_iter()
+            .flat_map(|r| r.errors.iter())
+            .filter_map(|e| e.extensions.as_ref()?.get("limit"))
+            .filter_map(|v| match v {
+                async_graphql::Value::String(name) => Limit::parse(name),
+                _ => None,
+            })
+            .collect(),
+    )
 }
 
 /// GraphQL over HTTP takes `application/json`; anything else is a 415 that says so.

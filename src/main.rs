@@ -21,23 +21,60 @@ enum Command {
     Serve,
     /// Print the GraphQL schema (SDL) to stdout.
     PrintSchema,
+    /// Apply pending database migrations (creating the database if needed), then exit.
+    Migrate {
+        /// Revert the most recently applied migration instead.
+        #[arg(long)]
+        revert: bool,
+    },
 }
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    // Settings in a `.env` file apply unless the environment already has them.
+    let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
-    if let Some(Command::PrintSchema) = cli.command {
-        print!("{}", customer_api::graphql::sdl());
-        return ExitCode::SUCCESS;
-    }
     telemetry::init(cli.config.log_format);
-    match serve(cli.config).await {
+    if let Ok(path) = dotenv {
+        tracing::debug!(path = %path.display(), "read settings from .env");
+    }
+    let outcome = match cli.command {
+        Some(Command::PrintSchema) => {
+            print!("{}", customer_api::graphql::sdl());
+            Ok(())
+        }
+        Some(Command::Migrate { revert }) => migrate(&cli.config, revert).await,
+        Some(Command::Serve) | None => serve(cli.config).await,
+    };
+    match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
             tracing::error!("{error}");
             ExitCode::FAILURE
         }
     }
+}
+
+async fn migrate(config: &Config, revert: bool) -> Result<(), Box<dyn std::error::Error>> {
+    let url = config.database_url.expose();
+    let failed = |e: customer_api::error::AppError| {
+        format!("migration failed: {}", customer_api::error::error_chain(&e))
+    };
+    if revert {
+        let version = customer_api::db::revert_last_migration(url)
+            .await
+            .map_err(failed)?;
+        tracing::info!(%version, "reverted migration");
+    } else {
+        customer_api::db::create_database_if_missing(url)
+            .await
+            .map_err(failed)?;
+        customer_api::db::run_migrations(url)
+            .await
+            .map_err(failed)?;
+        tracing::info!("database is up to date");
+    }
+    Ok(())
 }
 
 async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
@@ -48,6 +85,7 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
+    let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!("listening on http://{addr}/graphql");
     customer_api::serve(listener, state, shutdown_signal()).await?;
     tracing::info!("stopped");

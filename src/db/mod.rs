@@ -116,6 +116,22 @@ pub async fn run_migrations(database_url: &str) -> AppResult<()> {
     .map_err(AppError::internal)?
 }
 
+/// Reverts the most recently applied migration (`customer-api migrate --revert`).
+pub async fn revert_last_migration(database_url: &str) -> AppResult<String> {
+    let url = database_url.to_owned();
+    tokio::task::spawn_blocking(move || -> AppResult<String> {
+        let mut conn =
+            <AsyncConnectionWrapper<AsyncPgConnection> as diesel::Connection>::establish(&url)
+                .map_err(AppError::internal)?;
+        let version = conn
+            .revert_last_migration(MIGRATIONS)
+            .map_err(AppError::Internal)?;
+        Ok(version.to_string())
+    })
+    .await
+    .map_err(AppError::internal)?
+}
+
 /// Whether every embedded migration has been applied (for `/readyz`).
 pub async fn migrations_applied(conn: &mut AsyncPgConnection) -> AppResult<bool> {
     use diesel::migration::MigrationSource;

@@ -75,6 +75,12 @@ pub fn assign_code(error: &mut ServerError) {
             if has_code {
                 return;
             }
+            // The APQ protocol: clients resend the document on this code.
+            if error.message == "PersistedQueryNotFound" {
+                let extensions = error.extensions.get_or_insert_with(Default::default);
+                extensions.set("code", "PERSISTED_QUERY_NOT_FOUND");
+                return;
+            }
             if let Some(limit) = Limit::of_validation_message(&error.message) {
                 tag(error, limit);
                 return;

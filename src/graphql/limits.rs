@@ -10,7 +10,7 @@
 use std::sync::Arc;
 
 use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
 use async_graphql::{ServerError, ServerResult, Variables};
 
 use crate::error::ErrorCode;
@@ -25,7 +25,13 @@ pub enum Limit {
     Introspection,
     Batch,
     BodySize,
+    /// A mutation in a request that must not change anything (GET).
+    MutationOverGet,
 }
+
+/// Marks a request that must not change anything (it came with GET).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadOnly;
 
 impl Limit {
     pub fn as_str(self) -> &'static str {
@@ -37,7 +43,23 @@ impl Limit {
             Self::Introspection => "INTROSPECTION",
             Self::Batch => "BATCH",
             Self::BodySize => "BODY_SIZE",
+            Self::MutationOverGet => "MUTATION_OVER_GET",
         }
+    }
+
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            Self::Depth,
+            Self::Complexity,
+            Self::Aliases,
+            Self::RootFields,
+            Self::Introspection,
+            Self::Batch,
+            Self::BodySize,
+            Self::MutationOverGet,
+        ]
+        .into_iter()
+        .find(|limit| limit.as_str() == name)
     }
 
     /// The refusal as a GraphQL error: `BAD_USER_INPUT`, tagged with the limit.
@@ -87,6 +109,15 @@ impl Extension for DocumentLimits {
         next: NextParseQuery<'_>,
     ) -> ServerResult<ExecutableDocument> {
         let document = next.run(ctx, query, variables).await?;
+        let read_only = ctx.data_opt::<ReadOnly>().is_some();
+        if read_only
+            && document
+                .operations
+                .iter()
+                .any(|(_, op)| op.node.ty == OperationType::Mutation)
+        {
+            return Err(Limit::MutationOverGet.error("mutations must be sent with POST"));
+        }
         self.check(&document)?;
         Ok(document)
     }

@@ -12,7 +12,13 @@ mod observe;
 mod pagination;
 mod types;
 
+use async_graphql::extensions::apollo_persisted_queries::{
+    ApolloPersistedQueries, LruCacheStorage,
+};
 use async_graphql::{EmptySubscription, MergedObject, Schema};
+
+/// Distinct persisted documents remembered (least recently used go first).
+const PERSISTED_QUERIES_KEPT: usize = 1024;
 
 pub use context::{ClientAddress, Credential, per_request_data};
 
@@ -52,6 +58,11 @@ pub fn build_schema(state: AppState, config: &Config) -> ApiSchema {
     let mut builder = builder()
         .extension(observe::Observe(state.metrics.clone()))
         .extension(errors::ErrorCodes)
+        // Automatic persisted queries: clients may send a document's SHA-256
+        // instead of the document once the server has seen it.
+        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(
+            PERSISTED_QUERIES_KEPT,
+        )))
         .limit_complexity(config.max_query_complexity)
         .limit_recursive_depth(config.max_query_depth * 4)
         .limit_directives(16)

@@ -8,6 +8,7 @@ mod credentials;
 mod customers;
 mod fuzz;
 mod hardening;
+mod operator;
 mod pagination;
 mod rest;
 mod schema;
