@@ -49,6 +49,7 @@ impl AppState {
 
         let timeout = Duration::from_millis(config.db_pool_timeout_ms);
         let statements = StatementCounter::default();
+        let metrics = Metrics::new(&statements);
         let pool = db::build_pool(
             &url,
             &PoolSettings {
@@ -96,7 +97,7 @@ impl AppState {
                 .time_to_live(crate::service::auth::KEY_USE_RECORD_INTERVAL)
                 .build(),
             statements,
-            metrics: Metrics::default(),
+            metrics,
             _listener: listener,
         }));
         crate::service::bootstrap::ensure_super_admin(&state).await?;

@@ -5,6 +5,8 @@ pub mod app;
 pub mod auth;
 pub mod config;
 pub mod db;
+#[cfg(unix)]
+pub mod devdb;
 pub mod error;
 pub mod graphiql;
 pub mod graphql;

@@ -37,8 +37,8 @@ pub struct Metrics {
     pool_waiting: Gauge,
 }
 
-impl Default for Metrics {
-    fn default() -> Self {
+impl Metrics {
+    pub fn new(statements: &crate::db::StatementCounter) -> Self {
         let mut registry = Registry::with_prefix("customer_api");
         let requests = Family::<OperationLabels, Counter>::default();
         let latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
@@ -61,6 +61,11 @@ impl Default for Metrics {
             latency.clone(),
         );
         registry.register("login_failures", "Refused logins", login_failures.clone());
+        registry.register(
+            "db_statements",
+            "SQL statements sent to the database",
+            statements.as_metric(),
+        );
         registry.register(
             "db_pool_connections",
             "Open database connections",

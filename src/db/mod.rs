@@ -4,8 +4,6 @@
 pub mod models;
 pub mod schema;
 
-use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use diesel::connection::{Instrumentation, InstrumentationEvent};
@@ -25,13 +23,18 @@ pub type DbPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnect
 pub type DbConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
 
-/// Counts the SQL statements sent over every connection of one pool.
+/// Counts the SQL statements sent over every connection of one pool; it is
+/// also exported as the `customer_api_db_statements_total` metric.
 #[derive(Clone, Debug, Default)]
-pub struct StatementCounter(Arc<AtomicU64>);
+pub struct StatementCounter(prometheus_client::metrics::counter::Counter);
 
 impl StatementCounter {
     pub fn get(&self) -> u64 {
-        AtomicU64::load(&self.0, Ordering::Relaxed)
+        self.0.get()
+    }
+
+    pub fn as_metric(&self) -> prometheus_client::metrics::counter::Counter {
+        self.0.clone()
     }
 }
 
@@ -40,7 +43,7 @@ struct CountingInstrumentation(StatementCounter);
 impl Instrumentation for CountingInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
-            self.0.0.fetch_add(1, Ordering::Relaxed);
+            self.0.0.inc();
             if tracing::enabled!(target: "customer_api::sql", tracing::Level::TRACE) {
                 // Bind values may be password hashes: log the SQL text only.
                 let text = query.to_string();
