@@ -61,6 +61,11 @@ impl std::str::FromStr for Secret {
     }
 }
 
+/// Where the server looks for PostgreSQL when told nothing: the local
+/// server, with trust authentication. If nothing answers there, `cargo run`
+/// starts a private development cluster instead (see `devdb`).
+pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/customer_api";
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -70,10 +75,12 @@ pub enum LogFormat {
 #[derive(Clone, Debug, Args)]
 pub struct Config {
     /// PostgreSQL connection URL; the database is created if it does not exist.
+    /// Unset, and with nothing answering at the default, a private development
+    /// PostgreSQL is started in `.pgdata/` from the installed binaries.
     #[arg(
         long,
         env = "DATABASE_URL",
-        default_value = "postgres://postgres@127.0.0.1:5432/customer_api",
+        default_value = DEFAULT_DATABASE_URL,
         hide_env_values = true
     )]
     pub database_url: Secret,

@@ -25,7 +25,7 @@
 //!   root"). It initialises with password authentication and a new random
 //!   password per process (a kept cluster would need that password kept too),
 //!   takes any `postmaster.pid` for a running server, pulls in sqlx and a
-//!   reqwest stack for downloading PostgreSQL (about 40 crates this project
+//!   reqwest stack for downloading PostgreSQL (over 30 crates this project
 //!   does not build otherwise) and needs Rust 1.94 where this crate promises
 //!   1.85.
 //! - `pgtemp` 0.7 always runs `initdb` into a new temporary directory (its
@@ -45,7 +45,9 @@
 //! drops the locks of a killed process, so a server left behind by a
 //! `kill -9`ed process is adopted by the next one and stopped when that one
 //! stops. A server that was itself killed leaves a stale `postmaster.pid`,
-//! which `pg_ctl start` gets past (with crash recovery, as after a power cut).
+//! which `pg_ctl start` gets past (with crash recovery, as after a power
+//! cut) once the dead server is reaped; until then it is a zombie that
+//! `pg_ctl` takes for alive, so its lock files are removed here first.
 //!
 //! `pg_ctl` starts the server in a session of its own, so Ctrl-C in the
 //! terminal reaches only this process: the database stays up while requests
@@ -66,9 +68,9 @@ use std::time::{Duration, Instant};
 /// Name of the cluster's directory inside the project directory.
 pub const DATA_DIR_NAME: &str = ".pgdata";
 
-/// Port tried first; PostgreSQL's own default (5432) is where main.rs looked
-/// for a server already, and the next one is what a second Debian cluster
-/// gets, so `psql -p 5433` finds it by habit.
+/// Port tried first: the one after PostgreSQL's default (5432, where main.rs
+/// looks for a server before it asks for this one), as a second cluster on
+/// Debian gets. A stable port lets `psql -p 5433` find it between runs.
 pub const DEFAULT_PREFERRED_PORT: u16 = 5433;
 
 /// The database role the cluster is created with, as on a packaged server.
@@ -209,14 +211,16 @@ pub enum DevDbError {
     },
 
     #[error(
-        "another process has been starting or stopping the PostgreSQL in {data_dir} for over \
-         {waited:?}; if none is, remove nothing and retry"
+        "another process has been starting or stopping the PostgreSQL in {data_dir} for over {} s: \
+         wait for it to finish, or end it",
+        .waited.as_secs()
     )]
     Busy { data_dir: PathBuf, waited: Duration },
 
     #[error(
-        "the PostgreSQL in {data_dir} does not accept connections on 127.0.0.1:{port} after \
-         {waited:?}: {last_error} (its log: {log})"
+        "the PostgreSQL in {data_dir} does not accept connections on 127.0.0.1:{port} after {} s: \
+         {last_error} (its log: {log})",
+        .waited.as_secs()
     )]
     NotAccepting {
         data_dir: PathBuf,
@@ -264,6 +268,8 @@ pub struct DevCluster {
     /// Shared lock that tells other processes this one uses the server;
     /// `None` once stopped.
     users_lock: Option<File>,
+    /// The exclusive startup lock, held until the server answers.
+    startup_lock: Option<File>,
 }
 
 impl DevCluster {
@@ -274,7 +280,7 @@ impl DevCluster {
     pub async fn start(project_dir: &Path, options: DevClusterOptions) -> Result<Self, DevDbError> {
         let project_dir = project_dir.to_owned();
         let timeout = options.timeout;
-        let (cluster, startup_lock) = blocking(move || open(&project_dir, &options)).await?;
+        let mut cluster = blocking(move || open(&project_dir, &options)).await?;
         if let Err(last_error) = wait_until_accepting(&cluster.url_for("postgres"), timeout).await {
             let error = DevDbError::NotAccepting {
                 data_dir: cluster.server.data_dir.clone(),
@@ -283,8 +289,6 @@ impl DevCluster {
                 last_error,
                 log: cluster.log_file(),
             };
-            // Stopping takes the startup lock, so it must be free first.
-            drop(startup_lock);
             blocking(move || {
                 drop(cluster);
                 Ok(())
@@ -292,7 +296,7 @@ impl DevCluster {
             .await?;
             return Err(error);
         }
-        drop(startup_lock);
+        cluster.startup_lock = None;
         Ok(cluster)
     }
 
@@ -334,6 +338,9 @@ impl DevCluster {
     }
 
     fn stop_blocking(&mut self) -> Result<(), DevDbError> {
+        // Still held when starting failed or was cancelled; stopping takes
+        // it anew below, and another open file of ours would conflict.
+        self.startup_lock = None;
         let Some(users) = self.users_lock.take() else {
             return Ok(());
         };
@@ -367,8 +374,8 @@ impl Drop for DevCluster {
 }
 
 /// Everything up to a started (or joined) server, under the startup lock,
-/// which is returned so that the caller holds it until the server answers.
-fn open(project_dir: &Path, options: &DevClusterOptions) -> Result<(DevCluster, File), DevDbError> {
+/// which the returned handle holds until the server answers.
+fn open(project_dir: &Path, options: &DevClusterOptions) -> Result<DevCluster, DevDbError> {
     let project_dir = fs::canonicalize(project_dir).map_err(|source| DevDbError::Io {
         action: "cannot find the project directory",
         path: project_dir.to_owned(),
@@ -379,7 +386,8 @@ fn open(project_dir: &Path, options: &DevClusterOptions) -> Result<(DevCluster, 
     let run_as = RunAs::detect()?;
     prepare_data_dir(&data_dir, &run_as)?;
 
-    let startup_lock = lock_directory(&data_dir, Instant::now() + options.timeout)?;
+    let deadline = Instant::now() + options.timeout;
+    let startup_lock = lock_directory(&data_dir, deadline)?;
     let existing_major = read_pg_version(&data_dir)?;
     if existing_major.is_none() && !is_empty_dir(&data_dir)? {
         return Err(DevDbError::NotADataDirectory { path: data_dir });
@@ -405,18 +413,16 @@ fn open(project_dir: &Path, options: &DevClusterOptions) -> Result<(DevCluster, 
     }
 
     let users_lock = server.open_users_lock()?;
-    // Only a process that is stopping holds it exclusively, and that process
-    // holds the startup lock too, which is ours now.
-    if !try_flock(&users_lock, libc::LOCK_SH).map_err(|source| DevDbError::Io {
-        action: "cannot lock",
-        path: server.data_dir.join(USERS_LOCK),
-        source,
-    })? {
-        return Err(DevDbError::Busy {
-            data_dir: server.data_dir.clone(),
-            waited: Duration::ZERO,
-        });
-    }
+    // Only a stopping process holds this one exclusively, and it does so
+    // under the startup lock, which is ours now: this wait is for a process
+    // that is no customer-api.
+    flock_until(
+        &users_lock,
+        libc::LOCK_SH,
+        &server.data_dir,
+        &server.data_dir.join(USERS_LOCK),
+        deadline,
+    )?;
 
     let (port, started_here) = if server.is_running()? {
         let port = server.running_port()?;
@@ -436,14 +442,14 @@ fn open(project_dir: &Path, options: &DevClusterOptions) -> Result<(DevCluster, 
         );
         (port, true)
     };
-    let cluster = DevCluster {
+    Ok(DevCluster {
         url: database_url(port, &options.database),
         server,
         port,
         started_here,
         users_lock: Some(users_lock),
-    };
-    Ok((cluster, startup_lock))
+        startup_lock: Some(startup_lock),
+    })
 }
 
 fn database_url(port: u16, database: &str) -> String {
@@ -697,10 +703,23 @@ fn lock_directory(data_dir: &Path, deadline: Instant) -> Result<File, DevDbError
         path: data_dir.to_owned(),
         source,
     })?;
+    flock_until(&directory, libc::LOCK_EX, data_dir, data_dir, deadline)?;
+    Ok(directory)
+}
+
+/// `flock` on `file` (the data directory or a file in it), polling until
+/// `deadline`, since a blocking `flock` cannot time out.
+fn flock_until(
+    file: &File,
+    operation: libc::c_int,
+    data_dir: &Path,
+    path: &Path,
+    deadline: Instant,
+) -> Result<(), DevDbError> {
     let started = Instant::now();
     loop {
-        match try_flock(&directory, libc::LOCK_EX) {
-            Ok(true) => return Ok(directory),
+        match try_flock(file, operation) {
+            Ok(true) => return Ok(()),
             Ok(false) if Instant::now() < deadline => {
                 std::thread::sleep(Duration::from_millis(50));
             }
@@ -713,7 +732,7 @@ fn lock_directory(data_dir: &Path, deadline: Instant) -> Result<File, DevDbError
             Err(source) => {
                 return Err(DevDbError::Io {
                     action: "cannot lock",
-                    path: data_dir.to_owned(),
+                    path: path.to_owned(),
                     source,
                 });
             }
@@ -998,9 +1017,41 @@ impl Server {
         // pg_ctl status: 0 running, 3 not running (a stale postmaster.pid
         // included), 4 no accessible data directory.
         match output.status.code() {
-            Some(0) => Ok(true),
+            Some(0) => Ok(!self.pid_file_names_a_zombie()),
             Some(3) => Ok(false),
             _ => Err(self.command_error("pg_ctl status", &output)),
+        }
+    }
+
+    /// Whether `postmaster.pid` names a server that was killed but not yet
+    /// reaped. pg_ctl and the postmaster take a zombie for a running server
+    /// (`kill(pid, 0)` succeeds); it lasts until init reaps it, which can be
+    /// seconds, or forever in a container whose first process never reaps.
+    fn pid_file_names_a_zombie(&self) -> bool {
+        lock_file_names_a_zombie(&self.data_dir.join("postmaster.pid"))
+    }
+
+    /// Removes the lock files (`postmaster.pid`, and the socket's
+    /// `.s.PGSQL.<port>.lock` beside it) of a killed server that is still a
+    /// zombie: the new postmaster would refuse to start beside them. A zombie
+    /// holds nothing; server processes that outlived it still hold the
+    /// shared memory, which the postmaster checks for itself.
+    fn remove_zombie_lock_files(&self) {
+        let socket_locks = fs::read_dir(&self.data_dir)
+            .into_iter()
+            .flatten()
+            .flatten()
+            .map(|entry| entry.path())
+            .filter(|path| {
+                path.file_name()
+                    .and_then(OsStr::to_str)
+                    .is_some_and(|name| name.starts_with(".s.PGSQL.") && name.ends_with(".lock"))
+            });
+        for lock in std::iter::once(self.data_dir.join("postmaster.pid")).chain(socket_locks) {
+            if lock_file_names_a_zombie(&lock) {
+                tracing::info!(lock = %lock.display(), "removing a lock file of a killed server");
+                let _ = fs::remove_file(&lock);
+            }
         }
     }
 
@@ -1033,6 +1084,7 @@ impl Server {
             source,
         };
         let mut port = choose_port(preferred_port).map_err(port_error)?;
+        self.remove_zombie_lock_files();
         let mut attempt = 1;
         loop {
             let log_start = fs::metadata(&log).map_or(0, |m| m.len());
@@ -1079,6 +1131,11 @@ impl Server {
     }
 
     fn stop(&self) -> Result<(), DevDbError> {
+        // Already stopped (by hand, or it crashed) is what we wanted; and
+        // pg_ctl would wait for a zombie to obey its signal.
+        if !self.is_running()? {
+            return Ok(());
+        }
         let mut command = self.command("pg_ctl");
         command
             .arg("stop")
@@ -1087,7 +1144,6 @@ impl Server {
             .args(["--mode", "fast", "--wait", "--silent"])
             .args(["--timeout", &self.timeout_seconds()]);
         let output = self.output(command, "pg_ctl")?;
-        // Already stopped (by hand, or it crashed) is what we wanted.
         if output.status.success() || !self.is_running()? {
             return Ok(());
         }
@@ -1106,6 +1162,36 @@ impl Server {
             stderr,
         }
     }
+}
+
+/// PostgreSQL's lock files start with the owner's process id.
+fn lock_file_names_a_zombie(lock: &Path) -> bool {
+    fs::read_to_string(lock)
+        .ok()
+        .and_then(|text| text.lines().next()?.trim().parse().ok())
+        .is_some_and(is_zombie)
+}
+
+#[cfg(target_os = "linux")]
+fn is_zombie(pid: u32) -> bool {
+    // The state follows the command name, which is in parentheses and may
+    // itself contain spaces and parentheses.
+    fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let (_, after_name) = stat.rsplit_once(')')?;
+            after_name
+                .split_whitespace()
+                .next()
+                .map(|state| state == "Z")
+        })
+        .unwrap_or(false)
+}
+
+/// Elsewhere (macOS) launchd reaps at once, so zombies are not worth a check.
+#[cfg(not(target_os = "linux"))]
+fn is_zombie(_pid: u32) -> bool {
+    false
 }
 
 /// The port in `postmaster.pid`, whose fourth line it is.
@@ -1188,7 +1274,7 @@ fn classify_start_failure(log_tail: &str) -> StartFailure {
     {
         StartFailure::PortTaken
     } else if log_tail.contains("pre-existing shared memory block")
-        || log_tail.contains("lock file \"postmaster.pid\" already exists")
+        || (log_tail.contains("lock file \"") && log_tail.contains("\" already exists"))
     {
         StartFailure::PreviousServerExiting
     } else {
@@ -1361,6 +1447,11 @@ mod tests {
             classify_start_failure(exiting),
             StartFailure::PreviousServerExiting
         );
+        let socket_lock = "FATAL:  lock file \"/p/.pgdata/.s.PGSQL.5433.lock\" already exists";
+        assert_eq!(
+            classify_start_failure(socket_lock),
+            StartFailure::PreviousServerExiting
+        );
         assert_eq!(
             classify_start_failure("FATAL:  data directory has invalid permissions"),
             StartFailure::Other
@@ -1394,6 +1485,22 @@ mod tests {
             "old run\nnew line 1\nnew line 2"
         );
         fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_killed_unreaped_child_is_a_zombie() {
+        let mut child = Command::new("sleep").arg("30").spawn().unwrap();
+        assert!(!is_zombie(child.id()));
+        child.kill().unwrap();
+        // Not waited for yet: exited but unreaped.
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !is_zombie(child.id()) && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        assert!(is_zombie(child.id()));
+        child.wait().unwrap();
+        assert!(!is_zombie(child.id()), "reaped: gone");
     }
 
     #[test]

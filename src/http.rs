@@ -19,7 +19,7 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
 use crate::graphql::limits::Limit;
-use crate::graphql::{self, ApiSchema, ClientAddress, Credential, per_request_data};
+use crate::graphql::{ClientAddress, Credential, GraphqlExecutor, per_request_data};
 use crate::middleware;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -27,11 +27,11 @@ const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 #[derive(Clone)]
 struct HttpState {
     app: AppState,
-    schema: ApiSchema,
+    graphql: GraphqlExecutor,
 }
 
 pub fn router(app: AppState) -> Router {
-    let schema = graphql::build_schema(app.clone(), &app.config);
+    let graphql = GraphqlExecutor::new(app.clone());
     let timeout = Duration::from_millis(app.config.request_timeout_ms);
     let body_limit = app.config.max_body_bytes;
     let cors = cors_layer(&app.config.cors_allowed_origins);
@@ -42,7 +42,7 @@ pub fn router(app: AppState) -> Router {
         .route("/metrics", get(metrics))
         .merge(crate::graphiql::routes())
         .merge(crate::rest::routes(app.clone()))
-        .with_state(HttpState { app, schema })
+        .with_state(HttpState { app, graphql })
         // Listed innermost first: a request passes them bottom to top.
         // At the body itself, since the GraphQL extractor streams it past axum's own limit.
         .layer(RequestBodyLimitLayer::new(body_limit))
@@ -177,11 +177,13 @@ pub(crate) fn client_address(
     ClientAddress(Some(peer.ip()))
 }
 
+/// Runs a GraphQL request; `read_only` ones (GET) may not hold a mutation.
 async fn execute(
     state: &HttpState,
     batch: BatchRequest,
     headers: &HeaderMap,
     client: ClientAddress,
+    read_only: bool,
 ) -> Response {
     let max = state.app.config.max_batch_size;
     let batch = match batch {
@@ -203,7 +205,7 @@ async fn execute(
                 .collect(),
         ),
     };
-    let response = state.schema.execute_batch(batch).await;
+    let response = state.graphql.execute_batch(batch, read_only).await;
     // Under application/graphql-response+json, a request that failed before
     // execution (unparsable or invalid document: no data, and errors without
     // a path) is a 400; errors raised by fields still answer 200.
@@ -233,7 +235,7 @@ async fn graphql_post(
     match request {
         Ok(request) => {
             let client = client_address(&state.app, &headers, peer);
-            execute(&state, request.into_inner(), &headers, client).await
+            execute(&state, request.into_inner(), &headers, client, false).await
         }
         Err(rejection) if rejection.0.to_string().contains("length limit exceeded") => {
             let error =
@@ -283,10 +285,16 @@ async fn graphql_get(
         }
     };
     let client = client_address(&state.app, &headers, peer);
-    // GET must not change anything: the limits refuse mutations in the
+    // GET must not change anything: the executor refuses mutations in the
     // document itself, so persisted (APQ) documents are covered too.
-    let request = request.data(crate::graphql::limits::ReadOnly);
-    let mut response = execute(&state, BatchRequest::Single(request), &headers, client).await;
+    let mut response = execute(
+        &state,
+        BatchRequest::Single(request),
+        &headers,
+        client,
+        true,
+    )
+    .await;
     if is_refused_mutation(&response) {
         *response.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
         response

@@ -77,7 +77,39 @@ async fn migrate(config: &Config, revert: bool) -> Result<(), Box<dyn std::error
     Ok(())
 }
 
-async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
+/// With no `DATABASE_URL` and nothing answering at the default one, a
+/// private PostgreSQL for development, kept in `.pgdata/` at the project root.
+#[cfg(unix)]
+async fn private_database(
+    config: &mut Config,
+) -> Result<Option<customer_api::devdb::DevCluster>, Box<dyn std::error::Error>> {
+    use customer_api::devdb;
+    let chosen = std::env::var_os("DATABASE_URL").is_some()
+        || config.database_url.expose() != customer_api::config::DEFAULT_DATABASE_URL;
+    if chosen
+        || devdb::server_answers(
+            config.database_url.expose(),
+            std::time::Duration::from_secs(2),
+        )
+        .await
+    {
+        return Ok(None);
+    }
+    let cluster = devdb::private_cluster(std::path::Path::new(env!("CARGO_MANIFEST_DIR")))
+        .await
+        .map_err(|e| format!("no PostgreSQL at the default URL, and no private one either: {e}"))?;
+    tracing::info!(
+        data = %cluster.data_dir().display(),
+        url = cluster.url(),
+        "no PostgreSQL at the default URL: using a private one for development; its data is kept in the data folder"
+    );
+    config.database_url = customer_api::config::Secret::new(cluster.url());
+    Ok(Some(cluster))
+}
+
+async fn serve(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
+    #[cfg(unix)]
+    let private = private_database(&mut config).await?;
     let addr = config.listen_addr;
     let state = AppState::start(config)
         .await
@@ -88,6 +120,10 @@ async fn serve(config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let addr = listener.local_addr().unwrap_or(addr);
     tracing::info!("listening on http://{addr}/graphql");
     customer_api::serve(listener, state, shutdown_signal()).await?;
+    #[cfg(unix)]
+    if let Some(cluster) = private {
+        cluster.stop().await?;
+    }
     tracing::info!("stopped");
     Ok(())
 }

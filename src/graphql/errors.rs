@@ -1,36 +1,15 @@
 //! The one place where errors become GraphQL errors. Resolvers return
 //! `AppError` with a bare `?`; async-graphql keeps it as the error's source,
-//! and this extension reads it back to set `extensions.code` (and `field`),
-//! replace internal messages, and log internal causes once.
+//! and `assign_code` (run by `GraphqlExecutor` on every response) reads it
+//! back to set `extensions.code` (and `field`), replace internal messages,
+//! and log internal causes once.
 
 use std::sync::Arc;
 
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextRequest};
-use async_graphql::{Response, ServerError};
+use async_graphql::ServerError;
 
 use super::limits::{Limit, tag};
 use crate::error::{AppError, ErrorCode, error_chain};
-
-pub struct ErrorCodes;
-
-impl ExtensionFactory for ErrorCodes {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(ErrorCodesExtension)
-    }
-}
-
-struct ErrorCodesExtension;
-
-#[async_trait::async_trait]
-impl Extension for ErrorCodesExtension {
-    async fn request(&self, ctx: &ExtensionContext<'_>, next: NextRequest<'_>) -> Response {
-        let mut response = next.run(ctx).await;
-        for error in &mut response.errors {
-            assign_code(error);
-        }
-        response
-    }
-}
 
 fn app_error(error: &ServerError) -> Option<&AppError> {
     error

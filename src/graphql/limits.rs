@@ -1,17 +1,15 @@
-//! Limits on what one document may ask for, checked right after parsing so
-//! that a refused document costs no resolver work. async-graphql checks
-//! complexity itself (see `build_schema`); this checks depth, aliases, root
-//! fields and introspection, and tags every refusal with `extensions.limit`.
+//! Limits on what one document may ask for, checked by `GraphqlExecutor`
+//! right after parsing so that a refused document costs no resolver work.
+//! async-graphql checks complexity itself (see `build_schema`); this checks
+//! depth, aliases, root fields and introspection, and tags every refusal
+//! with `extensions.limit`.
 //!
 //! Depth is ours rather than async-graphql's because introspection must not
 //! count: the standard introspection query of GraphiQL, codegen and Postman
 //! nests `ofType` nine levels deep, and each level is a trivial lookup.
 
-use std::sync::Arc;
-
-use async_graphql::extensions::{Extension, ExtensionContext, ExtensionFactory, NextParseQuery};
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult, Variables};
+use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
+use async_graphql::{ServerError, ServerResult};
 
 use crate::error::ErrorCode;
 
@@ -28,10 +26,6 @@ pub enum Limit {
     /// A mutation in a request that must not change anything (GET).
     MutationOverGet,
 }
-
-/// Marks a request that must not change anything (it came with GET).
-#[derive(Clone, Copy, Debug)]
-pub struct ReadOnly;
 
 impl Limit {
     pub fn as_str(self) -> &'static str {
@@ -93,38 +87,8 @@ pub struct DocumentLimits {
     pub introspection: bool,
 }
 
-impl ExtensionFactory for DocumentLimits {
-    fn create(&self) -> Arc<dyn Extension> {
-        Arc::new(*self)
-    }
-}
-
-#[async_trait::async_trait]
-impl Extension for DocumentLimits {
-    async fn parse_query(
-        &self,
-        ctx: &ExtensionContext<'_>,
-        query: &str,
-        variables: &Variables,
-        next: NextParseQuery<'_>,
-    ) -> ServerResult<ExecutableDocument> {
-        let document = next.run(ctx, query, variables).await?;
-        let read_only = ctx.data_opt::<ReadOnly>().is_some();
-        if read_only
-            && document
-                .operations
-                .iter()
-                .any(|(_, op)| op.node.ty == OperationType::Mutation)
-        {
-            return Err(Limit::MutationOverGet.error("mutations must be sent with POST"));
-        }
-        self.check(&document)?;
-        Ok(document)
-    }
-}
-
 impl DocumentLimits {
-    fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
+    pub fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
         let operations: Vec<&SelectionSet> = document
             .operations
             .iter()

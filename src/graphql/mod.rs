@@ -6,21 +6,16 @@ mod auth;
 mod context;
 mod customers;
 pub mod errors;
+mod executor;
 pub mod limits;
 mod loaders;
-mod observe;
 mod pagination;
 mod types;
 
-use async_graphql::extensions::apollo_persisted_queries::{
-    ApolloPersistedQueries, LruCacheStorage,
-};
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
-/// Distinct persisted documents remembered (least recently used go first).
-const PERSISTED_QUERIES_KEPT: usize = 1024;
-
 pub use context::{ClientAddress, Credential, per_request_data};
+pub use executor::GraphqlExecutor;
 
 use crate::app::AppState;
 use crate::config::Config;
@@ -51,27 +46,13 @@ fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubsc
     )
 }
 
-/// The executable schema, with the limits from `config` applied.
+/// The executable schema, with async-graphql's own limits applied (the
+/// rest are checked by `GraphqlExecutor`, which is how requests run).
 pub fn build_schema(state: AppState, config: &Config) -> ApiSchema {
-    // The first extension wraps the others: observation must see the codes
-    // that `ErrorCodes` assigns.
     let mut builder = builder()
-        .extension(observe::Observe(state.metrics.clone()))
-        .extension(errors::ErrorCodes)
-        // Automatic persisted queries: clients may send a document's SHA-256
-        // instead of the document once the server has seen it.
-        .extension(ApolloPersistedQueries::new(LruCacheStorage::new(
-            PERSISTED_QUERIES_KEPT,
-        )))
         .limit_complexity(config.max_query_complexity)
         .limit_recursive_depth(config.max_query_depth * 4)
         .limit_directives(16)
-        .extension(limits::DocumentLimits {
-            max_depth: config.max_query_depth,
-            max_aliases: config.max_aliases,
-            max_root_fields: config.max_root_fields,
-            introspection: config.introspection,
-        })
         .data(state);
     if !config.introspection {
         builder = builder.disable_introspection();

@@ -5,7 +5,7 @@
 //! `FUZZ_CASES` sets the number of cases (default 1500).
 
 use async_graphql::{Request, Variables};
-use customer_api::graphql::{ClientAddress, Credential, build_schema, per_request_data};
+use customer_api::graphql::{ClientAddress, Credential, GraphqlExecutor, per_request_data};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{Value, json};
@@ -239,7 +239,7 @@ fn arbitrary_requests_never_panic_or_fail_internally() {
         let admin = app.admin_token().await;
         (app, admin)
     });
-    let schema = build_schema(app.state.clone(), &app.state.config);
+    let executor = GraphqlExecutor::new(app.state.clone());
     let cases: u32 = std::env::var("FUZZ_CASES")
         .ok()
         .and_then(|n| n.parse().ok())
@@ -258,7 +258,7 @@ fn arbitrary_requests_never_panic_or_fail_internally() {
             Credential::Bearer(admin.clone()),
             ClientAddress(None),
         );
-        let response = runtime.block_on(schema.execute(request));
+        let response = runtime.block_on(executor.execute(request, false));
         let reached_resolvers = response.data != async_graphql::Value::Null
             || response.errors.iter().any(|e| !e.path.is_empty());
         if reached_resolvers {
