@@ -69,6 +69,7 @@ async fn depth_complexity_and_batch_refusals_name_their_limit() {
     })
     .await;
     let admin = app.admin_token().await;
+    let before = app.statements();
     let deep = app
         .gql(
             Some(&admin),
@@ -85,6 +86,37 @@ async fn depth_complexity_and_batch_refusals_name_their_limit() {
         )
         .await;
     assert_eq!(limit_of(&costly), "COMPLEXITY", "{costly}");
+    assert_eq!(
+        app.statements(),
+        before,
+        "refused before any resolver touched the database"
+    );
+    let affordable = app
+        .gql(
+            Some(&admin),
+            "{ customers(first: 10) { nodes { id username } } }",
+            json!({}),
+        )
+        .await;
+    assert!(affordable["errors"].is_null(), "{affordable}");
+
+    let within = json!([{ "query": "{ __typename }" }, { "query": "{ me { permissions } }" }]);
+    let answers: Value = app
+        .http()
+        .post(app.graphql_url())
+        .bearer_auth(&admin)
+        .json(&within)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answers.as_array().map(Vec::len), Some(2), "{answers}");
+    assert_eq!(
+        answers[1]["data"]["me"]["permissions"][0], "PROJECT_SUPER_ADMIN",
+        "{answers}"
+    );
 
     let batch = json!([{ "query": "{ __typename }" }, { "query": "{ __typename }" }, { "query": "{ __typename }" }]);
     let response = app
