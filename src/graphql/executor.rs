@@ -21,8 +21,10 @@ use super::{ApiSchema, build_schema};
 use crate::app::AppState;
 use crate::metrics::Metrics;
 
-/// Distinct persisted documents remembered (least recently used go first).
-const PERSISTED_QUERIES_KEPT: u64 = 1024;
+/// Total size of the persisted documents' texts kept (least recently used go first).
+const PERSISTED_QUERY_BYTES_KEPT: u64 = 4 * 1024 * 1024;
+/// Total size of the document texts whose parse is kept.
+const PARSED_QUERY_BYTES_KEPT: u64 = 4 * 1024 * 1024;
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -31,7 +33,10 @@ pub struct GraphqlExecutor(Arc<Inner>);
 struct Inner {
     schema: ApiSchema,
     limits: DocumentLimits,
-    persisted: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+    /// Persisted documents by SHA-256, with the size of their text.
+    persisted: moka::sync::Cache<String, (u32, Arc<ExecutableDocument>)>,
+    /// Recently parsed documents by their text.
+    parsed: moka::sync::Cache<String, Arc<ExecutableDocument>>,
     roots: RootFields,
     metrics: Metrics,
 }
@@ -51,7 +56,16 @@ impl GraphqlExecutor {
         Self(Arc::new(Inner {
             schema,
             limits,
-            persisted: moka::sync::Cache::new(PERSISTED_QUERIES_KEPT),
+            persisted: moka::sync::Cache::builder()
+                .weigher(|_: &String, (size, _): &(u32, Arc<ExecutableDocument>)| *size)
+                .max_capacity(PERSISTED_QUERY_BYTES_KEPT)
+                .build(),
+            parsed: moka::sync::Cache::builder()
+                // Weighed by the size of the text, so that huge documents
+                // cannot make the cache hold much memory.
+                .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX))
+                .max_capacity(PARSED_QUERY_BYTES_KEPT)
+                .build(),
             roots,
             metrics,
         }))
@@ -110,7 +124,7 @@ impl GraphqlExecutor {
     /// only the SHA-256 of a document the server has already seen.
     fn document(&self, request: &mut Request) -> ServerResult<ExecutableDocument> {
         let Some(persisted) = request.extensions.0.remove("persistedQuery") else {
-            return Ok(async_graphql::parser::parse_query(&request.query)?);
+            return self.parse(&request.query);
         };
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -131,7 +145,7 @@ impl GraphqlExecutor {
                 .0
                 .persisted
                 .get(&persisted.sha256_hash)
-                .map(|document| (*document).clone())
+                .map(|(_, document)| (*document).clone())
                 .ok_or_else(|| ServerError::new("PersistedQueryNotFound", None));
         }
         if format!("{:x}", Sha256::digest(request.query.as_bytes())) != persisted.sha256_hash {
@@ -140,10 +154,25 @@ impl GraphqlExecutor {
                 None,
             ));
         }
-        let document = async_graphql::parser::parse_query(&request.query)?;
+        let document = self.parse(&request.query)?;
+        let size = u32::try_from(request.query.len()).unwrap_or(u32::MAX);
         self.0
             .persisted
-            .insert(persisted.sha256_hash, Arc::new(document.clone()));
+            .insert(persisted.sha256_hash, (size, Arc::new(document.clone())));
+        Ok(document)
+    }
+
+    /// Parses a document, or copies it from the cache of recent ones: a
+    /// frontend sends the same few documents over and over, and copying a
+    /// parsed document costs a fraction of parsing it again.
+    fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
+        if let Some(document) = self.0.parsed.get(query) {
+            return Ok((*document).clone());
+        }
+        let document = async_graphql::parser::parse_query(query)?;
+        self.0
+            .parsed
+            .insert(query.to_owned(), Arc::new(document.clone()));
         Ok(document)
     }
 
