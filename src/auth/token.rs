@@ -65,10 +65,6 @@ impl TokenSigner {
         })
     }
 
-    pub fn ttl_seconds(&self) -> i64 {
-        self.ttl_seconds
-    }
-
     pub fn issue(&self, agent_id: Uuid) -> AppResult<IssuedToken> {
         let now = Utc::now().timestamp();
         let exp = now.saturating_add(self.ttl_seconds);

@@ -66,7 +66,6 @@ impl Limit {
     /// async-graphql's own refusals, recognised by their fixed messages.
     pub fn of_validation_message(message: &str) -> Option<Self> {
         match message {
-            "Query is nested too deep." => Some(Self::Depth),
             "Query is too complex." => Some(Self::Complexity),
             _ => None,
         }

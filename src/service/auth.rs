@@ -270,15 +270,13 @@ async fn resolve_token(state: &AppState, token: &str) -> AppResult<Principal> {
 }
 
 async fn resolve_access_key(state: &AppState, key_text: &str) -> AppResult<Principal> {
-    let key = CredentialKey::AccessKey(access_key::hash(key_text));
+    let hash = access_key::hash(key_text);
+    let key = CredentialKey::AccessKey(hash.clone());
     let (principal, expires_at) = match state.credentials.get(&key) {
         Some(cached) => (cached.principal, cached.expires_at),
         None => {
-            let CredentialKey::AccessKey(hash) = &key else {
-                unreachable!("built as an access key above")
-            };
             let epoch = state.credentials.epoch();
-            let row = access_key_rows::find_live_by_hash(&mut *state.conn().await?, hash)
+            let row = access_key_rows::find_live_by_hash(&mut *state.conn().await?, &hash)
                 .await?
                 .ok_or(AppError::Unauthenticated)?;
             let principal = Principal::access_key(row.id, row.customer_id);
