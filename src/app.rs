@@ -101,6 +101,11 @@ impl AppState {
             _listener: listener,
         }));
         crate::service::bootstrap::ensure_super_admin(&state).await?;
+        // One row per login piles up; rows expired for a day can never be used again.
+        let purged = crate::db::models::session::delete_expired(&mut *state.conn().await?).await?;
+        if purged > 0 {
+            tracing::info!(purged, "removed expired login sessions");
+        }
         Ok(state)
     }
 

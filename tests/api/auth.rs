@@ -176,3 +176,35 @@ async fn bootstrap_without_a_password_generates_one_and_logs_it_once() {
         .unwrap();
     assert!(password.len() >= 20, "{password}");
 }
+
+#[tokio::test]
+async fn start_up_purges_sessions_expired_for_over_a_day() {
+    let app = TestApp::spawn().await;
+    let token = app.admin_token().await;
+    let db = app.db.client().await;
+    db.execute(
+        "INSERT INTO sessions (id, agent_id, tm_expire) \
+         SELECT gen_random_uuid(), id, now() - interval '2 days' FROM agents LIMIT 1",
+        &[],
+    )
+    .await
+    .unwrap();
+    let _replica = app.replica().await;
+    let count = |sql: &'static str| {
+        let db = &db;
+        async move { db.query_one(sql, &[]).await.unwrap().get::<_, i64>(0) }
+    };
+    assert_eq!(
+        count("SELECT count(*) FROM sessions WHERE tm_expire < now()").await,
+        0
+    );
+    assert_eq!(
+        count("SELECT count(*) FROM sessions").await,
+        1,
+        "the live session stays"
+    );
+    let me = app
+        .gql(Some(&token), "{ me { permissions } }", json!({}))
+        .await;
+    assert!(me["errors"].is_null(), "{me}");
+}
