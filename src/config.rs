@@ -24,6 +24,9 @@
 //! | `MAX_QUERY_COMPLEXITY` | `5000` | highest query complexity accepted |
 //! | `MAX_ALIASES` | `30` | most aliases in one document |
 //! | `MAX_ROOT_FIELDS` | `20` | most root fields in one operation |
+//! | `MAX_NESTING` | `32` | deepest bracket nesting in a document's text (at most 256) |
+//! | `MAX_TOKENS` | `10000` | most lexical tokens in one document |
+//! | `MAX_SELECTIONS` | `2000` | most selections one operation expands to through its fragments |
 //! | `CORS_ALLOWED_ORIGINS` | none | browser origins allowed to call the API, comma-separated (`*` for any) |
 //! | `INTROSPECTION` | `true` | whether `__schema`/`__type` queries are answered |
 //! | `LOG_FORMAT` | `text` | `text` for people, `json` for machines; levels come from `RUST_LOG` |
@@ -169,6 +172,21 @@ pub struct Config {
     /// Most root fields accepted in one operation.
     #[arg(long, env = "MAX_ROOT_FIELDS", default_value_t = 20)]
     pub max_root_fields: usize,
+
+    /// Deepest nesting of brackets (`{`, `[`, `(`) accepted in a document's
+    /// text, checked before parsing: the parser recurses on nested values.
+    #[arg(long, env = "MAX_NESTING", default_value_t = 32,
+          value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub max_nesting: u16,
+
+    /// Most lexical tokens accepted in one document, checked before parsing.
+    #[arg(long, env = "MAX_TOKENS", default_value_t = 10_000)]
+    pub max_tokens: usize,
+
+    /// Most selections (fields, fragment spreads, inline fragments) one
+    /// operation may expand to once its fragments are spread.
+    #[arg(long, env = "MAX_SELECTIONS", default_value_t = 2_000)]
+    pub max_selections: usize,
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated;
     /// `*` for any. None by default.

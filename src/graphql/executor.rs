@@ -21,10 +21,24 @@ use super::{ApiSchema, build_schema};
 use crate::app::AppState;
 use crate::metrics::Metrics;
 
-/// Total size of the persisted documents' texts kept (least recently used go first).
-const PERSISTED_QUERY_BYTES_KEPT: u64 = 4 * 1024 * 1024;
-/// Total size of the document texts whose parse is kept.
-const PARSED_QUERY_BYTES_KEPT: u64 = 4 * 1024 * 1024;
+/// Estimated memory of the parsed documents kept for persisted-query
+/// hashes (least recently used go first).
+const PERSISTED_QUERY_BYTES_KEPT: u64 = 16 * 1024 * 1024;
+/// Estimated memory of the parsed documents kept by text.
+const PARSED_QUERY_BYTES_KEPT: u64 = 16 * 1024 * 1024;
+/// Documents longer than this are parsed on a blocking thread.
+const PARSE_IN_PLACE_BYTES: usize = 8 * 1024;
+/// Errors one response carries at most; the rest are summed up in one more.
+/// Invalid documents can draw an error per token, and nobody reads the 21st.
+pub const MAX_ERRORS_PER_RESPONSE: usize = 20;
+
+/// A document that passed the limits, with the memory it is estimated to
+/// hold (its text and its tree), for weighing it in the caches.
+#[derive(Clone)]
+struct Checked {
+    document: Arc<ExecutableDocument>,
+    weight: u32,
+}
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -33,12 +47,14 @@ pub struct GraphqlExecutor(Arc<Inner>);
 struct Inner {
     schema: ApiSchema,
     limits: DocumentLimits,
-    /// Persisted documents by SHA-256, with the size of their text.
-    persisted: moka::sync::Cache<String, (u32, Arc<ExecutableDocument>)>,
-    /// Recently parsed documents by their text.
-    parsed: moka::sync::Cache<String, Arc<ExecutableDocument>>,
+    /// Persisted documents by SHA-256; only documents that validated.
+    persisted: moka::sync::Cache<String, Checked>,
+    /// Recently parsed documents by their text; only documents within the limits.
+    parsed: moka::sync::Cache<String, Checked>,
     roots: RootFields,
     metrics: Metrics,
+    /// Large documents parsed at once, off the runtime's worker threads.
+    parsing: Arc<tokio::sync::Semaphore>,
 }
 
 impl GraphqlExecutor {
@@ -48,6 +64,9 @@ impl GraphqlExecutor {
             max_depth: config.max_query_depth,
             max_aliases: config.max_aliases,
             max_root_fields: config.max_root_fields,
+            max_nesting: usize::from(config.max_nesting),
+            max_tokens: config.max_tokens,
+            max_selections: config.max_selections,
             introspection: config.introspection,
         };
         let metrics = state.metrics.clone();
@@ -57,27 +76,47 @@ impl GraphqlExecutor {
             schema,
             limits,
             persisted: moka::sync::Cache::builder()
-                .weigher(|_: &String, (size, _): &(u32, Arc<ExecutableDocument>)| *size)
+                .weigher(|_: &String, checked: &Checked| checked.weight)
                 .max_capacity(PERSISTED_QUERY_BYTES_KEPT)
                 .build(),
             parsed: moka::sync::Cache::builder()
-                // Weighed by the size of the text, so that huge documents
-                // cannot make the cache hold much memory.
-                .weigher(|query: &String, _| u32::try_from(query.len()).unwrap_or(u32::MAX))
+                .weigher(|_: &String, checked: &Checked| checked.weight)
                 .max_capacity(PARSED_QUERY_BYTES_KEPT)
                 .build(),
             roots,
             metrics,
+            parsing: Arc::new(tokio::sync::Semaphore::new(
+                std::thread::available_parallelism().map_or(2, usize::from),
+            )),
         }))
     }
 
     /// Executes one request. `read_only` requests (GET) may not hold a mutation.
     pub async fn execute(&self, mut request: Request, read_only: bool) -> Response {
         let started = Instant::now();
-        let (mut response, operation) = match self.prepare(&mut request, read_only) {
-            Ok(operation) => (self.0.schema.execute(request).await, operation),
+        let prepared = if request.query.len() > PARSE_IN_PLACE_BYTES {
+            let (returned, prepared) = self.prepare_off_the_runtime(request, read_only).await;
+            request = returned;
+            prepared
+        } else {
+            self.prepare(&mut request, read_only)
+        };
+        let (mut response, operation) = match prepared {
+            Ok(Prepared {
+                operation,
+                to_persist,
+            }) => {
+                let response = self.0.schema.execute(request).await;
+                if let Some((hash, checked)) = to_persist
+                    && !refused_before_execution(&response)
+                {
+                    self.0.persisted.insert(hash, checked);
+                }
+                (response, operation)
+            }
             Err(error) => (Response::from_errors(vec![error]), String::new()),
         };
+        cap_errors(&mut response.errors);
         for error in &mut response.errors {
             assign_code(error);
         }
@@ -99,10 +138,46 @@ impl GraphqlExecutor {
         }
     }
 
-    /// Finds the document (persisted or parsed), checks it against the
-    /// limits, and names the operation for logs and metrics.
-    fn prepare(&self, request: &mut Request, read_only: bool) -> ServerResult<String> {
-        let document = self.document(request)?;
+    /// `prepare` for a large document: parsing one costs milliseconds of
+    /// CPU, which must not hold up the runtime's worker threads (probes and
+    /// light queries wait behind them), so it runs on a blocking thread,
+    /// a bounded number at a time. Documents already parsed are served at once.
+    async fn prepare_off_the_runtime(
+        &self,
+        mut request: Request,
+        read_only: bool,
+    ) -> (Request, ServerResult<Prepared>) {
+        if !request.extensions.0.contains_key("persistedQuery")
+            && self.0.parsed.contains_key(&request.query)
+        {
+            let prepared = self.prepare(&mut request, read_only);
+            return (request, prepared);
+        }
+        let Ok(_permit) = self.0.parsing.clone().acquire_owned().await else {
+            return (
+                request,
+                Err(ServerError::new("the server is shutting down", None)),
+            );
+        };
+        let executor = self.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            let prepared = executor.prepare(&mut request, read_only);
+            (request, prepared)
+        });
+        match job.await {
+            Ok(done) => done,
+            Err(_) => (
+                Request::new(""),
+                Err(ServerError::new("the document could not be read", None)),
+            ),
+        }
+    }
+
+    /// Finds the document (persisted or parsed, within the limits), and
+    /// names the operation for logs and metrics.
+    fn prepare(&self, request: &mut Request, read_only: bool) -> ServerResult<Prepared> {
+        let (checked, to_persist) = self.document(request)?;
+        let document = &checked.document;
         if read_only
             && document
                 .operations
@@ -111,20 +186,24 @@ impl GraphqlExecutor {
         {
             return Err(Limit::MutationOverGet.error("mutations must be sent with POST"));
         }
-        self.0.limits.check(&document)?;
         let operation = self
             .0
             .roots
-            .label(&document, request.operation_name.as_deref());
-        request.set_parsed_query(document);
-        Ok(operation)
+            .label(document, request.operation_name.as_deref());
+        request.set_parsed_query((**document).clone());
+        let to_persist = to_persist.map(|hash| (hash, checked));
+        Ok(Prepared {
+            operation,
+            to_persist,
+        })
     }
 
-    /// The request's document. Automatic persisted queries: a client may send
-    /// only the SHA-256 of a document the server has already seen.
-    fn document(&self, request: &mut Request) -> ServerResult<ExecutableDocument> {
+    /// The request's document, and the hash to persist it under once it
+    /// has validated. Automatic persisted queries: a client may send only
+    /// the SHA-256 of a document the server has already seen.
+    fn document(&self, request: &mut Request) -> ServerResult<(Checked, Option<String>)> {
         let Some(persisted) = request.extensions.0.remove("persistedQuery") else {
-            return self.parse(&request.query);
+            return Ok((self.parse(&request.query)?, None));
         };
         #[derive(Deserialize)]
         #[serde(rename_all = "camelCase")]
@@ -145,7 +224,7 @@ impl GraphqlExecutor {
                 .0
                 .persisted
                 .get(&persisted.sha256_hash)
-                .map(|(_, document)| (*document).clone())
+                .map(|checked| (checked, None))
                 .ok_or_else(|| ServerError::new("PersistedQueryNotFound", None));
         }
         if format!("{:x}", Sha256::digest(request.query.as_bytes())) != persisted.sha256_hash {
@@ -154,35 +233,32 @@ impl GraphqlExecutor {
                 None,
             ));
         }
-        let document = self.parse(&request.query)?;
-        let size = u32::try_from(request.query.len()).unwrap_or(u32::MAX);
-        self.0
-            .persisted
-            .insert(persisted.sha256_hash, (size, Arc::new(document.clone())));
-        Ok(document)
+        Ok((self.parse(&request.query)?, Some(persisted.sha256_hash)))
     }
 
-    /// Parses a document, or copies it from the cache of recent ones: a
-    /// frontend sends the same few documents over and over, and copying a
-    /// parsed document costs a fraction of parsing it again.
-    fn parse(&self, query: &str) -> ServerResult<ExecutableDocument> {
-        if let Some(document) = self.0.parsed.get(query) {
-            return Ok((*document).clone());
+    /// Checks a document's text, parses it and checks the result against
+    /// the limits; or takes it from the cache of recent ones, which holds
+    /// only documents that passed: a frontend sends the same few documents
+    /// over and over, and copying a parsed document costs a fraction of
+    /// parsing it again.
+    fn parse(&self, query: &str) -> ServerResult<Checked> {
+        if let Some(checked) = self.0.parsed.get(query) {
+            return Ok(checked);
         }
-        let document = async_graphql::parser::parse_query(query)?;
-        self.0
-            .parsed
-            .insert(query.to_owned(), Arc::new(document.clone()));
-        Ok(document)
+        let tokens = self.0.limits.check_text(query)?;
+        let document = async_graphql::parser::parse_query(query).map_err(parse_error)?;
+        self.0.limits.check(&document)?;
+        let checked = Checked {
+            document: Arc::new(document),
+            weight: estimated_weight(query.len(), tokens),
+        };
+        self.0.parsed.insert(query.to_owned(), checked.clone());
+        Ok(checked)
     }
 
     fn observe(&self, operation: &str, response: &Response, started: Instant) {
         let elapsed = started.elapsed();
-        // Refused before execution (unparsable, over a limit, or invalid).
-        let refused = response.data == async_graphql::Value::Null
-            && response.is_err()
-            && response.errors.iter().all(|e| e.path.is_empty());
-        let operation = if refused || operation.is_empty() {
+        let operation = if refused_before_execution(response) || operation.is_empty() {
             "invalid"
         } else {
             operation
@@ -208,6 +284,66 @@ impl GraphqlExecutor {
             "graphql operation"
         );
     }
+}
+
+struct Prepared {
+    operation: String,
+    /// A document sent with its persisted-query hash, to keep once it validated.
+    to_persist: Option<(String, Checked)>,
+}
+
+/// Failed before execution: unparsable, over a limit, or invalid (no data,
+/// and no error belongs to a field).
+fn refused_before_execution(response: &Response) -> bool {
+    response.data == async_graphql::Value::Null
+        && response.is_err()
+        && response.errors.iter().all(|e| e.path.is_empty())
+}
+
+/// A parse error with its position and reason only: pest's own message
+/// quotes the offending line, which may hold a password in a literal.
+fn parse_error(error: async_graphql::parser::Error) -> ServerError {
+    use async_graphql::parser::Error;
+    let positions: Vec<async_graphql::Pos> = error.positions().collect();
+    let message = match &error {
+        Error::Syntax { message, .. } => {
+            // pest ends its message with `= expected …` (grammar rule names).
+            let reason = message
+                .lines()
+                .last()
+                .and_then(|line| line.trim().strip_prefix("= "))
+                .map(|reason| reason.replace('_', " "))
+                .filter(|reason| reason.len() <= 200)
+                .unwrap_or_else(|| "unexpected input".to_owned());
+            format!("syntax error: {reason}")
+        }
+        other => other.to_string(),
+    };
+    let mut error = ServerError::new(message, positions.first().copied());
+    error.locations = positions;
+    error
+}
+
+/// Keeps the first errors and sums up the rest in one more.
+fn cap_errors(errors: &mut Vec<ServerError>) {
+    if errors.len() <= MAX_ERRORS_PER_RESPONSE {
+        return;
+    }
+    let omitted = errors.len() - MAX_ERRORS_PER_RESPONSE;
+    errors.truncate(MAX_ERRORS_PER_RESPONSE);
+    errors.push(ServerError::new(
+        format!("{omitted} more errors were left out of this response"),
+        None,
+    ));
+}
+
+/// Memory a parsed document holds. Measured with a counting allocator: 76
+/// to 178 bytes of tree per token (positions, names and vectors for every
+/// node; the standard introspection query is the densest seen).
+fn estimated_weight(text_len: usize, tokens: usize) -> u32 {
+    const PARSED_BYTES_PER_TOKEN: usize = 200;
+    let bytes = text_len.saturating_add(tokens.saturating_mul(PARSED_BYTES_PER_TOKEN));
+    u32::try_from(bytes).unwrap_or(u32::MAX)
 }
 
 /// The root fields the schema defines, so that operation labels are made

@@ -1,17 +1,51 @@
 //! Limits on what one document may ask for, checked by `GraphqlExecutor`
-//! right after parsing so that a refused document costs no resolver work.
-//! async-graphql checks complexity itself (see `build_schema`); this checks
-//! depth, aliases, root fields and introspection, and tags every refusal
-//! with `extensions.limit`.
+//! before async-graphql validates or executes anything, so that a refused
+//! document costs no resolver work, and every refusal carries
+//! `extensions.limit`.
 //!
-//! Depth is ours rather than async-graphql's because introspection must not
-//! count: the standard introspection query of GraphiQL, codegen and Postman
-//! nests `ofType` nine levels deep, and each level is a trivial lookup.
+//! Two passes, each linear in the size of the document:
+//! - `scan` reads the text before the parser does: bracket nesting (the
+//!   parser recurses on nested values and list types without a bound) and
+//!   token count.
+//! - `DocumentLimits::check` reads the parsed document. Fragments are
+//!   summarised once each, in dependency order, and cycles are refused
+//!   first: a walk that follows every spread again expands
+//!   `fragment F0 { ...F1 ...F1 } … F30` into 2^30 selections, and
+//!   async-graphql's own passes (its recursion-depth check and the
+//!   complexity visitor) do exactly that, so the expanded size of an
+//!   operation is bounded here, before they run.
+//!
+//! Depth does not count what is inside `__schema` and `__type`: the standard
+//! introspection query of GraphiQL, codegen and Postman nests `ofType` nine
+//! levels deep, and each level is a trivial lookup. Introspection has bounds
+//! of its own instead (depth, and how many list fields nest), since lists
+//! inside lists (`types { fields { type { fields …`) multiply the answer.
+
+use std::collections::HashMap;
 
 use async_graphql::parser::types::{ExecutableDocument, Selection, SelectionSet};
-use async_graphql::{ServerError, ServerResult};
+use async_graphql::{Name, ServerError, ServerResult};
 
+use super::scan;
 use crate::error::ErrorCode;
+
+/// Deepest path inside `__schema`/`__type`, counted from that field. The
+/// standard introspection query reaches 15.
+pub const MAX_INTROSPECTION_DEPTH: usize = 20;
+/// Most introspection list fields on one path: the standard query has
+/// `types { fields { args … } }`, three.
+pub const MAX_INTROSPECTION_LISTS: usize = 3;
+/// The introspection fields that answer a list.
+const INTROSPECTION_LISTS: [&str; 8] = [
+    "types",
+    "fields",
+    "args",
+    "inputFields",
+    "interfaces",
+    "possibleTypes",
+    "enumValues",
+    "directives",
+];
 
 /// Which limit refused a document, as `extensions.limit`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -21,6 +55,10 @@ pub enum Limit {
     Aliases,
     RootFields,
     Introspection,
+    IntrospectionDepth,
+    Nesting,
+    Tokens,
+    Selections,
     Batch,
     BodySize,
     /// A mutation in a request that must not change anything (GET).
@@ -28,6 +66,21 @@ pub enum Limit {
 }
 
 impl Limit {
+    const ALL: [Self; 12] = [
+        Self::Depth,
+        Self::Complexity,
+        Self::Aliases,
+        Self::RootFields,
+        Self::Introspection,
+        Self::IntrospectionDepth,
+        Self::Nesting,
+        Self::Tokens,
+        Self::Selections,
+        Self::Batch,
+        Self::BodySize,
+        Self::MutationOverGet,
+    ];
+
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Depth => "DEPTH",
@@ -35,6 +88,10 @@ impl Limit {
             Self::Aliases => "ALIASES",
             Self::RootFields => "ROOT_FIELDS",
             Self::Introspection => "INTROSPECTION",
+            Self::IntrospectionDepth => "INTROSPECTION_DEPTH",
+            Self::Nesting => "NESTING",
+            Self::Tokens => "TOKENS",
+            Self::Selections => "SELECTIONS",
             Self::Batch => "BATCH",
             Self::BodySize => "BODY_SIZE",
             Self::MutationOverGet => "MUTATION_OVER_GET",
@@ -42,18 +99,7 @@ impl Limit {
     }
 
     pub fn parse(name: &str) -> Option<Self> {
-        [
-            Self::Depth,
-            Self::Complexity,
-            Self::Aliases,
-            Self::RootFields,
-            Self::Introspection,
-            Self::Batch,
-            Self::BodySize,
-            Self::MutationOverGet,
-        ]
-        .into_iter()
-        .find(|limit| limit.as_str() == name)
+        Self::ALL.into_iter().find(|limit| limit.as_str() == name)
     }
 
     /// The refusal as a GraphQL error: `BAD_USER_INPUT`, tagged with the limit.
@@ -83,59 +129,321 @@ pub struct DocumentLimits {
     pub max_depth: usize,
     pub max_aliases: usize,
     pub max_root_fields: usize,
+    pub max_nesting: usize,
+    pub max_tokens: usize,
+    pub max_selections: usize,
     pub introspection: bool,
 }
 
 impl DocumentLimits {
-    pub fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
-        let operations: Vec<&SelectionSet> = document
-            .operations
-            .iter()
-            .map(|(_, op)| &op.node.selection_set.node)
-            .collect();
-        let fragments: Vec<&SelectionSet> = document
-            .fragments
-            .values()
-            .map(|f| &f.node.selection_set.node)
-            .collect();
-        let all = || operations.iter().chain(fragments.iter()).copied();
+    /// The checks on the text, before it is parsed; answers the number of tokens.
+    pub fn check_text(&self, text: &str) -> ServerResult<usize> {
+        let shape = scan::scan(text, self.max_nesting, self.max_tokens);
+        if shape.nesting > self.max_nesting {
+            return Err(Limit::Nesting.error(format!(
+                "the document nests brackets more than {} levels deep",
+                self.max_nesting
+            )));
+        }
+        if shape.tokens > self.max_tokens {
+            return Err(Limit::Tokens.error(format!(
+                "the document has more than {} tokens",
+                self.max_tokens
+            )));
+        }
+        Ok(shape.tokens)
+    }
 
-        if !self.introspection && all().any(asks_for_introspection) {
+    /// The checks on the parsed document, before validation.
+    pub fn check(&self, document: &ExecutableDocument) -> ServerResult<()> {
+        let fragments = summarise_fragments(document)?;
+        let all_sets = || {
+            document
+                .operations
+                .iter()
+                .map(|(_, op)| &op.node.selection_set.node)
+                .chain(
+                    document
+                        .fragments
+                        .values()
+                        .map(|f| &f.node.selection_set.node),
+                )
+        };
+
+        if !self.introspection && all_sets().any(asks_for_introspection) {
             return Err(Limit::Introspection.error("introspection is disabled on this server"));
         }
-        for operation in &operations {
-            let depth = depth(operation, document, 0);
-            if depth > self.max_depth {
-                return Err(Limit::Depth.error(format!(
-                    "the query nests {depth} levels deep; at most {} are allowed",
-                    self.max_depth
-                )));
-            }
-        }
-        let aliases: usize = all().map(count_aliases).sum();
+        let aliases: usize = all_sets().map(count_aliases).sum();
         if aliases > self.max_aliases {
             return Err(Limit::Aliases.error(format!(
                 "the document uses {aliases} aliases; at most {} are allowed",
                 self.max_aliases
             )));
         }
-        for operation in &operations {
-            let roots = count_root_fields(operation, document, 0);
-            if roots > self.max_root_fields {
+        for (_, operation) in document.operations.iter() {
+            let summary = Summary::of(
+                &operation.node.selection_set.node,
+                Context::Regular,
+                &fragments,
+            );
+            self.check_summary(&summary, Context::Regular)?;
+            if summary.root_fields > self.max_root_fields as u64 {
                 return Err(Limit::RootFields.error(format!(
-                    "an operation selects {roots} root fields; at most {} are allowed",
-                    self.max_root_fields
+                    "an operation selects {} root fields; at most {} are allowed",
+                    summary.root_fields, self.max_root_fields
                 )));
             }
+        }
+        // Fragments no operation uses are bounded too: validation walks them.
+        for ((_, context), summary) in &fragments {
+            self.check_summary(summary, *context)?;
+        }
+        Ok(())
+    }
+
+    /// The bounds that hold for an operation and for each of its parts.
+    fn check_summary(&self, summary: &Summary, context: Context) -> ServerResult<()> {
+        // Read inside introspection, a part's depth is introspection depth.
+        let (depth, introspection_depth) = match context {
+            Context::Regular => (summary.depth, summary.introspection_depth),
+            Context::Introspection => (0, summary.depth),
+        };
+        if summary.selections > self.max_selections as u64 {
+            return Err(Limit::Selections.error(format!(
+                "an operation expands to {} selections once its fragments are spread; at most {} are allowed",
+                summary.selections, self.max_selections
+            )));
+        }
+        if depth > self.max_depth {
+            return Err(Limit::Depth.error(format!(
+                "the query nests {depth} levels deep; at most {} are allowed",
+                self.max_depth
+            )));
+        }
+        if introspection_depth > MAX_INTROSPECTION_DEPTH {
+            return Err(Limit::IntrospectionDepth.error(format!(
+                "the introspection query nests {introspection_depth} levels deep; at most {MAX_INTROSPECTION_DEPTH} are allowed"
+            )));
+        }
+        if summary.introspection_lists > MAX_INTROSPECTION_LISTS {
+            return Err(Limit::IntrospectionDepth.error(format!(
+                "the introspection query nests {} list fields in one another; at most {MAX_INTROSPECTION_LISTS} are allowed",
+                summary.introspection_lists
+            )));
         }
         Ok(())
     }
 }
 
+/// Whether a selection set is read as part of an introspection answer
+/// (below `__schema` or `__type`) or as the API's own data.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Context {
+    Regular,
+    Introspection,
+}
+
+/// The figures of one selection set with every fragment spread expanded.
+#[derive(Clone, Copy, Debug, Default)]
+struct Summary {
+    /// Deepest path of the API's own fields; an introspection field counts 1.
+    depth: usize,
+    /// Deepest path inside an introspection field, counting that field.
+    introspection_depth: usize,
+    /// Most introspection list fields on one path.
+    introspection_lists: usize,
+    /// Fields, spreads and inline fragments, expanded (saturating).
+    selections: u64,
+    /// Fields at this level, through fragments (saturating).
+    root_fields: u64,
+}
+
+type Summaries<'a> = HashMap<(&'a Name, Context), Summary>;
+
+fn is_introspection_root(name: &str) -> bool {
+    matches!(name, "__schema" | "__type")
+}
+
+impl Summary {
+    /// Summarises `set`, read in `context`; every fragment it spreads must
+    /// already be in `fragments` (unknown fragments count as empty:
+    /// validation reports them).
+    fn of(set: &SelectionSet, context: Context, fragments: &Summaries<'_>) -> Self {
+        let mut summary = Self::default();
+        for item in &set.items {
+            let (inner, units, roots) = match &item.node {
+                Selection::Field(field) => {
+                    let name = field.node.name.node.as_str();
+                    let children = &field.node.selection_set.node;
+                    let mut inner = if context == Context::Regular && is_introspection_root(name) {
+                        let below = Self::of(children, Context::Introspection, fragments);
+                        Self {
+                            depth: 1,
+                            introspection_depth: 1 + below.depth,
+                            introspection_lists: below.introspection_lists,
+                            selections: below.selections,
+                            root_fields: 0,
+                        }
+                    } else {
+                        let below = Self::of(children, context, fragments);
+                        Self {
+                            depth: 1 + below.depth,
+                            ..below
+                        }
+                    };
+                    if context == Context::Introspection {
+                        inner.introspection_lists +=
+                            usize::from(INTROSPECTION_LISTS.contains(&name));
+                    }
+                    (inner, 1, 1)
+                }
+                Selection::InlineFragment(fragment) => {
+                    let inner = Self::of(&fragment.node.selection_set.node, context, fragments);
+                    (inner, 1, inner.root_fields)
+                }
+                Selection::FragmentSpread(spread) => {
+                    let inner = fragments
+                        .get(&(&spread.node.fragment_name.node, context))
+                        .copied()
+                        .unwrap_or_default();
+                    (inner, 1, inner.root_fields)
+                }
+            };
+            summary.depth = summary.depth.max(inner.depth);
+            summary.introspection_depth =
+                summary.introspection_depth.max(inner.introspection_depth);
+            summary.introspection_lists =
+                summary.introspection_lists.max(inner.introspection_lists);
+            summary.selections = summary
+                .selections
+                .saturating_add(units)
+                .saturating_add(inner.selections);
+            summary.root_fields = summary.root_fields.saturating_add(roots);
+        }
+        summary
+    }
+}
+
+/// The fragments a selection set spreads directly (through fields and
+/// inline fragments, not through other fragments), with the context each
+/// is spread in.
+fn spreads<'a>(set: &'a SelectionSet, context: Context, out: &mut Vec<(&'a Name, Context)>) {
+    for item in &set.items {
+        match &item.node {
+            Selection::Field(field) => {
+                let inner = if is_introspection_root(field.node.name.node.as_str()) {
+                    Context::Introspection
+                } else {
+                    context
+                };
+                spreads(&field.node.selection_set.node, inner, out);
+            }
+            Selection::InlineFragment(fragment) => {
+                spreads(&fragment.node.selection_set.node, context, out)
+            }
+            Selection::FragmentSpread(spread) => {
+                out.push((&spread.node.fragment_name.node, context))
+            }
+        }
+    }
+}
+
+/// Summarises every fragment in every context it is used in, each once,
+/// dependencies first, without recursion through spreads (a chain of
+/// thousands of fragments must not exhaust the stack). Refuses cycles.
+fn summarise_fragments(document: &ExecutableDocument) -> ServerResult<Summaries<'_>> {
+    enum State<'a> {
+        Visiting(Vec<(&'a Name, Context)>),
+        Done,
+    }
+    let mut summaries: Summaries<'_> = HashMap::new();
+    let mut states: HashMap<(&Name, Context), State<'_>> = HashMap::new();
+    let natural_context = |name: &str| {
+        if name.starts_with("__") {
+            Context::Introspection
+        } else {
+            Context::Regular
+        }
+    };
+    let mut roots: Vec<(&Name, Context)> = document
+        .fragments
+        .iter()
+        .map(|(name, f)| (name, natural_context(&f.node.type_condition.node.on.node)))
+        .collect();
+    for (_, operation) in document.operations.iter() {
+        spreads(
+            &operation.node.selection_set.node,
+            Context::Regular,
+            &mut roots,
+        );
+    }
+
+    for root in roots {
+        if states.contains_key(&root) || !document.fragments.contains_key(root.0) {
+            continue;
+        }
+        let mut path = vec![root];
+        while let Some(&key) = path.last() {
+            let fragment = &document.fragments[key.0];
+            let state = states.entry(key).or_insert_with(|| {
+                let mut pending = Vec::new();
+                spreads(&fragment.node.selection_set.node, key.1, &mut pending);
+                State::Visiting(pending)
+            });
+            let next = match state {
+                State::Visiting(pending) => pending.pop(),
+                State::Done => None,
+            };
+            match next {
+                Some(dependency) if !document.fragments.contains_key(dependency.0) => {}
+                Some(dependency) => match states.get(&dependency) {
+                    Some(State::Done) => {}
+                    Some(State::Visiting(_)) => {
+                        return Err(cycle_error(&path, dependency.0));
+                    }
+                    None => path.push(dependency),
+                },
+                None => {
+                    let summary = Summary::of(&fragment.node.selection_set.node, key.1, &summaries);
+                    summaries.insert(key, summary);
+                    states.insert(key, State::Done);
+                    path.pop();
+                }
+            }
+        }
+    }
+    Ok(summaries)
+}
+
+fn cycle_error(path: &[(&Name, Context)], again: &Name) -> ServerError {
+    let start = path
+        .iter()
+        .position(|(name, _)| *name == again)
+        .unwrap_or(0);
+    let mut names: Vec<&str> = path[start..]
+        .iter()
+        .map(|(name, _)| name.as_str())
+        .collect();
+    names.push(again.as_str());
+    let mut error = ServerError::new(
+        format!(
+            "fragment \"{}\" spreads itself ({}); fragments must not form cycles",
+            again,
+            names.join(" → ")
+        ),
+        None,
+    );
+    error
+        .extensions
+        .get_or_insert_with(Default::default)
+        .set("code", ErrorCode::BadUserInput.as_str());
+    error
+}
+
 fn asks_for_introspection(set: &SelectionSet) -> bool {
     set.items.iter().any(|item| match &item.node {
         Selection::Field(field) => {
-            matches!(field.node.name.node.as_str(), "__schema" | "__type")
+            is_introspection_root(field.node.name.node.as_str())
                 || asks_for_introspection(&field.node.selection_set.node)
         }
         Selection::InlineFragment(fragment) => {
@@ -143,37 +451,6 @@ fn asks_for_introspection(set: &SelectionSet) -> bool {
         }
         Selection::FragmentSpread(_) => false,
     })
-}
-
-/// How deep a selection set nests, through fragments, not counting what is
-/// inside `__schema` and `__type`. Fragment cycles are rejected later by
-/// validation; the bound on fragment hops keeps this finite until then.
-fn depth(set: &SelectionSet, document: &ExecutableDocument, fragment_hops: usize) -> usize {
-    if fragment_hops > 32 {
-        return 0;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(field) => {
-                if matches!(field.node.name.node.as_str(), "__schema" | "__type") {
-                    1
-                } else {
-                    1 + depth(&field.node.selection_set.node, document, fragment_hops)
-                }
-            }
-            Selection::InlineFragment(fragment) => {
-                depth(&fragment.node.selection_set.node, document, fragment_hops)
-            }
-            Selection::FragmentSpread(spread) => document
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| {
-                    depth(&f.node.selection_set.node, document, fragment_hops + 1)
-                }),
-        })
-        .max()
-        .unwrap_or(0)
 }
 
 fn count_aliases(set: &SelectionSet) -> usize {
@@ -190,26 +467,99 @@ fn count_aliases(set: &SelectionSet) -> usize {
         .sum()
 }
 
-/// Root fields of an operation, counting through fragments spread at the
-/// root (with a bound on nesting, since cyclic fragments are only rejected
-/// later, by validation).
-fn count_root_fields(set: &SelectionSet, document: &ExecutableDocument, nesting: usize) -> usize {
-    if nesting > 8 {
-        return 0;
-    }
-    set.items
-        .iter()
-        .map(|item| match &item.node {
-            Selection::Field(_) => 1,
-            Selection::InlineFragment(fragment) => {
-                count_root_fields(&fragment.node.selection_set.node, document, nesting + 1)
-            }
-            Selection::FragmentSpread(spread) => document
-                .fragments
-                .get(&spread.node.fragment_name.node)
-                .map_or(0, |f| {
-                    count_root_fields(&f.node.selection_set.node, document, nesting + 1)
-                }),
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const LIMITS: DocumentLimits = DocumentLimits {
+        max_depth: 12,
+        max_aliases: 30,
+        max_root_fields: 20,
+        max_nesting: 32,
+        max_tokens: 10_000,
+        max_selections: 2_000,
+        introspection: true,
+    };
+
+    fn refusal(query: &str) -> Option<String> {
+        let document = async_graphql::parser::parse_query(query).expect("parses");
+        LIMITS.check(&document).err().map(|e| {
+            e.extensions
+                .and_then(|ext| ext.get("limit").map(|v| v.to_string()))
+                .unwrap_or(e.message)
         })
-        .sum()
+    }
+
+    #[test]
+    fn cycles_are_refused_whatever_their_length() {
+        for query in [
+            "query { ...A } fragment A on Query { ...A ...A ...A }",
+            "{ ...A } fragment A on Query { a { ...B } } fragment B on T { ...C } fragment C on T { ...A }",
+            "{ a } fragment U on Query { ...U }",
+        ] {
+            let refusal = refusal(query).expect("refused");
+            assert!(refusal.contains("cycles"), "{query}: {refusal}");
+        }
+    }
+
+    #[test]
+    fn exponential_expansion_is_measured_without_expanding() {
+        let mut query = String::from("query { ...F0 }");
+        for i in 0..30 {
+            query.push_str(&format!(
+                " fragment F{i} on Query {{ ...F{} ...F{} }}",
+                i + 1,
+                i + 1
+            ));
+        }
+        query.push_str(" fragment F30 on Query { __typename }");
+        assert_eq!(refusal(&query).as_deref(), Some("\"SELECTIONS\""));
+    }
+
+    #[test]
+    fn long_fragment_chains_do_not_recurse() {
+        let n = 50_000;
+        let mut query = String::from("{ me { ...F0 } }");
+        for i in 0..n {
+            query.push_str(&format!(" fragment F{i} on Me {{ ...F{} }}", i + 1));
+        }
+        query.push_str(&format!(" fragment F{n} on Me {{ permissions }}"));
+        assert_eq!(refusal(&query).as_deref(), Some("\"SELECTIONS\""));
+    }
+
+    #[test]
+    fn figures_through_fragments_match_the_inlined_document() {
+        let query =
+            "{ a { ...X } } fragment X on T { b { c { d } } ...Y } fragment Y on T { e: f }";
+        let document = async_graphql::parser::parse_query(query).unwrap();
+        let fragments = summarise_fragments(&document).unwrap();
+        let (_, op) = document.operations.iter().next().unwrap();
+        let summary = Summary::of(&op.node.selection_set.node, Context::Regular, &fragments);
+        assert_eq!(summary.depth, 4);
+        assert_eq!(summary.root_fields, 1);
+        // a, ...X, b, c, d, ...Y, f
+        assert_eq!(summary.selections, 7);
+    }
+
+    #[test]
+    fn introspection_is_bounded_on_its_own() {
+        let mut of_type = String::from("name");
+        for _ in 0..40 {
+            of_type = format!("ofType {{ {of_type} }}");
+        }
+        let deep = format!("{{ __type(name: \"Customer\") {{ {of_type} }} }}");
+        assert_eq!(refusal(&deep).as_deref(), Some("\"INTROSPECTION_DEPTH\""));
+        let lists =
+            "{ __schema { types { fields { type { fields { type { fields { name } } } } } } } }";
+        assert_eq!(refusal(lists).as_deref(), Some("\"INTROSPECTION_DEPTH\""));
+        let through_fragment = "{ __schema { types { ...T } } } fragment T on __Type { fields { type { fields { type { fields { name } } } } } }";
+        assert_eq!(
+            refusal(through_fragment).as_deref(),
+            Some("\"INTROSPECTION_DEPTH\"")
+        );
+        assert_eq!(
+            refusal("{ __schema { types { fields { args { name } } } } }"),
+            None
+        );
+    }
 }

@@ -10,6 +10,7 @@ mod executor;
 pub mod limits;
 mod loaders;
 mod pagination;
+mod scan;
 mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};

@@ -2,6 +2,7 @@
 
 mod harness;
 
+mod abuse;
 mod access_keys;
 mod auth;
 mod credentials;
