@@ -18,6 +18,9 @@
 //! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` on every connection |
 //! | `REQUEST_TIMEOUT_MS` | `30000` | deadline of a whole HTTP request |
 //! | `DRAIN_TIMEOUT_MS` | `10000` | on shutdown, how long in-flight requests may finish |
+//! | `HTTP_HEADER_TIMEOUT_MS` | `10000` | time allowed for a request's head to arrive |
+//! | `HTTP_KEEP_ALIVE_TIMEOUT_MS` | `5000` | idle time after which a connection is closed |
+//! | `HTTP_MAX_CONNECTIONS` | `1024` | most client connections open at once |
 //! | `MAX_BODY_BYTES` | `262144` | largest accepted request body |
 //! | `MAX_BATCH_SIZE` | `10` | most operations in one batched request |
 //! | `MAX_QUERY_DEPTH` | `12` | deepest selection set accepted |
@@ -148,6 +151,23 @@ pub struct Config {
     /// On shutdown, how long in-flight requests may run before they are cut off, in milliseconds.
     #[arg(long, env = "DRAIN_TIMEOUT_MS", default_value_t = 10_000)]
     pub drain_timeout_ms: u64,
+
+    /// The head of a request (request line and headers) must arrive within
+    /// this many milliseconds of the server starting to wait for it.
+    #[arg(long, env = "HTTP_HEADER_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub http_header_timeout_ms: u64,
+
+    /// A connection with no request in flight and no traffic for this many
+    /// milliseconds is closed.
+    #[arg(long, env = "HTTP_KEEP_ALIVE_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(100..))]
+    pub http_keep_alive_timeout_ms: u64,
+
+    /// Most client connections open at once (lowered to fit the process's
+    /// open-file limit); further clients wait in the accept queue.
+    #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1_024)]
+    pub http_max_connections: usize,
 
     /// Largest accepted request body, in bytes (larger ones get 413).
     #[arg(long, env = "MAX_BODY_BYTES", default_value_t = 262_144)]

@@ -14,6 +14,7 @@ pub mod http;
 pub mod metrics;
 pub mod middleware;
 pub mod rest;
+pub mod server;
 pub mod service;
 pub mod telemetry;
 
@@ -37,31 +38,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    let drain_timeout = std::time::Duration::from_millis(state.config.drain_timeout_ms);
-    let pool = state.pool.clone();
-    let app = build_router(state).into_make_service_with_connect_info::<std::net::SocketAddr>();
-    let (draining_tx, draining) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(listener, app).with_graceful_shutdown(async move {
-        shutdown.await;
-        let _ = draining_tx.send(());
-    });
-    let deadline = async move {
-        if draining.await.is_ok() {
-            tokio::time::sleep(drain_timeout).await;
-        } else {
-            std::future::pending::<()>().await;
-        }
-    };
-    let result = tokio::select! {
-        result = server => result,
-        () = deadline => {
-            tracing::warn!(
-                drain_timeout_ms = drain_timeout.as_millis() as u64,
-                "requests still running at the drain deadline were cut off"
-            );
-            Ok(())
-        }
-    };
-    pool.close();
-    result
+    server::serve(listener, state, shutdown).await
 }

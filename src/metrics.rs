@@ -35,6 +35,16 @@ pub struct Metrics {
     pool_size: Gauge,
     pool_available: Gauge,
     pool_waiting: Gauge,
+    http_connections: Gauge,
+    http_connections_closed: Family<ConnectionCloseLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ConnectionCloseLabels {
+    /// `client` (closed by the client or after its last response), `idle`
+    /// (keep-alive timeout), `header_timeout` (the request head was too
+    /// slow), `shutdown` or `error`.
+    pub reason: String,
 }
 
 impl Metrics {
@@ -81,8 +91,22 @@ impl Metrics {
             "Requests waiting for a database connection",
             pool_waiting.clone(),
         );
+        let http_connections = Gauge::default();
+        registry.register(
+            "http_connections",
+            "Open client connections",
+            http_connections.clone(),
+        );
+        let http_connections_closed = Family::<ConnectionCloseLabels, Counter>::default();
+        registry.register(
+            "http_connections_closed",
+            "Client connections closed, by reason",
+            http_connections_closed.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            http_connections,
+            http_connections_closed,
             requests,
             latency,
             login_failures,
@@ -101,6 +125,19 @@ impl Metrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    pub fn connection_opened(&self) {
+        self.http_connections.inc();
+    }
+
+    pub fn connection_closed(&self, reason: &str) {
+        self.http_connections.dec();
+        self.http_connections_closed
+            .get_or_create(&ConnectionCloseLabels {
+                reason: reason.to_owned(),
+            })
+            .inc();
     }
 
     pub fn record_login_failure(&self, reason: &str) {

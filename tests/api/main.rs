@@ -5,6 +5,7 @@ mod harness;
 mod abuse;
 mod access_keys;
 mod auth;
+mod connections;
 mod credentials;
 mod customers;
 mod fuzz;

@@ -1,0 +1,355 @@
+//! The listener: accepts connections and serves HTTP/1.1 and HTTP/2 on
+//! them, with the protections a public server needs that axum's own
+//! `serve` does not offer:
+//! - a **header timeout**: the head of every request must arrive within
+//!   `HTTP_HEADER_TIMEOUT_MS` of the server starting to wait for it (a
+//!   client sending one header line every few seconds is cut off);
+//! - a **keep-alive timeout**: a connection with no request in flight and no
+//!   traffic for `HTTP_KEEP_ALIVE_TIMEOUT_MS` is closed;
+//! - a **connection cap**: at most `HTTP_MAX_CONNECTIONS` are open at once
+//!   (fewer if the process's file-descriptor limit is lower); further
+//!   clients wait in the kernel's accept queue until one closes, instead of
+//!   the process running out of descriptors;
+//! - **draining** on shutdown: no new connections, idle ones closed at once,
+//!   requests in flight finish for at most `DRAIN_TIMEOUT_MS`.
+
+use std::future::Future;
+use std::io;
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use axum::extract::ConnectInfo;
+use hyper::body::Incoming;
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+use hyper_util::service::TowerToHyperService;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{Semaphore, mpsc, watch};
+use tower::ServiceExt;
+
+use crate::app::AppState;
+use crate::metrics::Metrics;
+
+/// File descriptors kept back from the connection cap for the database
+/// pool, the listener, logs and the like.
+const DESCRIPTORS_KEPT_BACK: u64 = 64;
+
+#[derive(Clone, Copy, Debug)]
+struct Limits {
+    header_timeout: Duration,
+    keep_alive_timeout: Duration,
+    max_connections: usize,
+    drain_timeout: Duration,
+}
+
+impl Limits {
+    fn of(state: &AppState) -> Self {
+        let config = &state.config;
+        let configured = config.http_max_connections;
+        let max_connections = match descriptor_limit() {
+            Some(limit) => {
+                let room = limit
+                    .saturating_sub(DESCRIPTORS_KEPT_BACK)
+                    .saturating_sub(config.db_pool_size as u64)
+                    .max(1);
+                let room = usize::try_from(room).unwrap_or(usize::MAX);
+                if room < configured {
+                    tracing::warn!(
+                        configured,
+                        allowed = room,
+                        descriptor_limit = limit,
+                        "HTTP_MAX_CONNECTIONS is above what the open-file limit allows: using the lower figure"
+                    );
+                }
+                configured.min(room)
+            }
+            None => configured,
+        };
+        Self {
+            header_timeout: Duration::from_millis(config.http_header_timeout_ms),
+            keep_alive_timeout: Duration::from_millis(config.http_keep_alive_timeout_ms),
+            max_connections,
+            drain_timeout: Duration::from_millis(config.drain_timeout_ms),
+        }
+    }
+}
+
+#[cfg(unix)]
+fn descriptor_limit() -> Option<u64> {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we pass and nothing else.
+    let ok = unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } == 0;
+    (ok && limit.rlim_cur != libc::RLIM_INFINITY).then_some(limit.rlim_cur)
+}
+
+#[cfg(not(unix))]
+fn descriptor_limit() -> Option<u64> {
+    None
+}
+
+/// Serves `state`'s routes on `listener` until `shutdown` completes, then
+/// drains (see the module's notes) and closes the database pool.
+pub async fn serve(
+    listener: TcpListener,
+    state: AppState,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> io::Result<()> {
+    let limits = Limits::of(&state);
+    let metrics = state.metrics.clone();
+    let pool = state.pool.clone();
+    let router = crate::build_router(state);
+    let slots = Arc::new(Semaphore::new(limits.max_connections));
+    let (stop, stopping) = watch::channel(false);
+    let (cut, cut_off) = watch::channel(false);
+    // Every connection task holds a sender; when all are gone, all are closed.
+    let (open, mut all_closed) = mpsc::channel::<()>(1);
+
+    tokio::pin!(shutdown);
+    loop {
+        let slot = tokio::select! {
+            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
+            () = &mut shutdown => break,
+        };
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => accepted,
+                Err(error) => {
+                    // Out of descriptors or memory: back off instead of spinning.
+                    tracing::warn!(%error, "could not accept a connection");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let connection = Connection {
+            router: router.clone(),
+            limits,
+            metrics: metrics.clone(),
+            stopping: stopping.clone(),
+            cut_off: cut_off.clone(),
+        };
+        let open = open.clone();
+        tokio::spawn(async move {
+            connection.serve(stream, peer).await;
+            drop((slot, open));
+        });
+    }
+    drop(listener);
+    let _ = stop.send(true);
+    drop(open);
+    if tokio::time::timeout(limits.drain_timeout, all_closed.recv())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            drain_timeout_ms = limits.drain_timeout.as_millis() as u64,
+            "requests still running at the drain deadline were cut off"
+        );
+        let _ = cut.send(true);
+    }
+    pool.close();
+    Ok(())
+}
+
+struct Connection {
+    router: axum::Router,
+    limits: Limits,
+    metrics: Metrics,
+    stopping: watch::Receiver<bool>,
+    /// Set when the drain deadline has passed: close whatever is left.
+    cut_off: watch::Receiver<bool>,
+}
+
+impl Connection {
+    async fn serve(mut self, stream: TcpStream, peer: SocketAddr) {
+        self.metrics.connection_opened();
+        let activity = Arc::new(Activity::new());
+        let io = TokioIo::new(Tracked {
+            inner: stream,
+            activity: activity.clone(),
+        });
+        let router = self.router.clone();
+        let in_flight = activity.clone();
+        let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            let request_guard = in_flight.begin_request();
+            let response = router.clone().oneshot(request);
+            async move {
+                let response = response.await;
+                drop(request_guard);
+                response
+            }
+        });
+        let mut builder = hyper_util::server::conn::auto::Builder::new(TokioExecutor::new());
+        builder
+            .http1()
+            .timer(TokioTimer::new())
+            .header_read_timeout(self.limits.header_timeout);
+        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
+        tokio::pin!(connection);
+
+        let mut reason = "client";
+        let mut closing = false;
+        loop {
+            let idle_check = activity.idle_deadline(self.limits.keep_alive_timeout);
+            tokio::select! {
+                result = connection.as_mut() => {
+                    if let Err(error) = result {
+                        reason = if is_header_timeout(&*error) { "header_timeout" } else { "error" };
+                        tracing::debug!(%error, reason, "connection ended");
+                    }
+                    break;
+                }
+                _ = self.cut_off.changed() => {
+                    reason = "shutdown";
+                    break;
+                }
+                changed = self.stopping.changed(), if !closing => {
+                    if changed.is_err() || *self.stopping.borrow() {
+                        reason = "shutdown";
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+                () = tokio::time::sleep_until(idle_check.into()), if !closing => {
+                    if activity.is_idle_for(self.limits.keep_alive_timeout) {
+                        reason = "idle";
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
+            }
+        }
+        self.metrics.connection_closed(reason);
+    }
+}
+
+fn is_header_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(error);
+    while let Some(error) = cause {
+        if let Some(hyper) = error.downcast_ref::<hyper::Error>()
+            && hyper.is_timeout()
+        {
+            return true;
+        }
+        cause = error.source();
+    }
+    false
+}
+
+/// When a connection last moved bytes, and how many requests it is serving.
+struct Activity {
+    started: Instant,
+    last_io_ms: AtomicU64,
+    in_flight: AtomicUsize,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            last_io_ms: AtomicU64::new(0),
+            in_flight: AtomicUsize::new(0),
+        }
+    }
+
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_io_ms.store(now, Ordering::Relaxed);
+    }
+
+    fn last_io(&self) -> Instant {
+        self.started + Duration::from_millis(self.last_io_ms.load(Ordering::Relaxed))
+    }
+
+    fn idle_deadline(&self, timeout: Duration) -> Instant {
+        self.last_io() + timeout
+    }
+
+    fn is_idle_for(&self, timeout: Duration) -> bool {
+        self.in_flight.load(Ordering::Relaxed) == 0 && self.last_io().elapsed() >= timeout
+    }
+
+    fn begin_request(self: &Arc<Self>) -> RequestGuard {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        RequestGuard(self.clone())
+    }
+}
+
+/// Counts a request as in flight until its response has been produced.
+struct RequestGuard(Arc<Activity>);
+
+impl Drop for RequestGuard {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.0.touch();
+    }
+}
+
+/// A stream that records when bytes last moved either way.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.inner.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}

@@ -1,0 +1,150 @@
+//! Connections from clients that are slow, idle or too many: the header
+//! timeout, the keep-alive timeout and the connection cap, over raw TCP.
+
+use std::time::{Duration, Instant};
+
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::harness::TestApp;
+
+/// Liveness bound: before these limits existed, such connections stayed
+/// open for as long as the client wanted.
+const LIVENESS: Duration = Duration::from_secs(20);
+
+async fn connect(app: &TestApp) -> TcpStream {
+    TcpStream::connect(app.address.trim_start_matches("http://"))
+        .await
+        .expect("connect")
+}
+
+/// Reads until the server closes the connection; returns what it sent.
+async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        match tokio::time::timeout(LIVENESS, stream.read(&mut buffer)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return received,
+            Ok(Ok(n)) => received.extend_from_slice(&buffer[..n]),
+            Err(_) => panic!("the server kept the connection open past {LIVENESS:?}"),
+        }
+    }
+}
+
+fn metric(app: &TestApp, line_start: &str) -> f64 {
+    let text = app.state.metrics.render(&app.state.pool.status());
+    text.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
+
+#[tokio::test]
+async fn a_client_that_trickles_its_headers_is_cut_off() {
+    let app = TestApp::spawn_with(|c| {
+        c.http_header_timeout_ms = 1_000;
+        c.http_keep_alive_timeout_ms = 60_000;
+    })
+    .await;
+    let mut stream = connect(&app).await;
+    let started = Instant::now();
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n")
+        .await
+        .unwrap();
+    // One header line every 200 ms, for longer than the timeout allows.
+    let mut cut_off = false;
+    for i in 0..100 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        if stream
+            .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+            .await
+            .is_err()
+        {
+            cut_off = true;
+            break;
+        }
+        let mut probe = [0u8; 1];
+        if let Ok(Ok(0)) =
+            tokio::time::timeout(Duration::from_millis(1), stream.peek(&mut probe)).await
+        {
+            cut_off = true;
+            break;
+        }
+    }
+    let elapsed = started.elapsed();
+    println!("trickling client cut off after {elapsed:?}");
+    assert!(cut_off, "still open after 20 s of trickled headers");
+    assert!(elapsed >= Duration::from_millis(1_000), "{elapsed:?}");
+    assert!(
+        metric(
+            &app,
+            "customer_api_http_connections_closed_total{reason=\"header_timeout\"}"
+        ) >= 1.0
+    );
+}
+
+#[tokio::test]
+async fn idle_keep_alive_connections_are_closed() {
+    let app = TestApp::spawn_with(|c| c.http_keep_alive_timeout_ms = 300).await;
+    let mut stream = connect(&app).await;
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n")
+        .await
+        .unwrap();
+    let started = Instant::now();
+    let received = read_until_closed(&mut stream).await;
+    let text = String::from_utf8_lossy(&received);
+    assert!(text.starts_with("HTTP/1.1 200"), "{text}");
+    println!(
+        "idle connection closed {:?} after its response",
+        started.elapsed()
+    );
+    assert!(
+        metric(
+            &app,
+            "customer_api_http_connections_closed_total{reason=\"idle\"}"
+        ) >= 1.0
+    );
+    // A connection that never sends anything is idle too.
+    let mut silent = connect(&app).await;
+    assert!(read_until_closed(&mut silent).await.is_empty());
+}
+
+#[tokio::test]
+async fn connections_beyond_the_cap_wait_until_one_closes() {
+    let app = TestApp::spawn_with(|c| {
+        c.http_max_connections = 2;
+        c.http_header_timeout_ms = 60_000;
+        c.http_keep_alive_timeout_ms = 60_000;
+    })
+    .await;
+    let held = [connect(&app).await, connect(&app).await];
+    let deadline = Instant::now() + LIVENESS;
+    while metric(&app, "customer_api_http_connections ") < 2.0 {
+        assert!(
+            Instant::now() < deadline,
+            "the two connections were never accepted"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    let third = tokio::spawn({
+        let client = app.http().clone();
+        let url = format!("{}/healthz", app.address);
+        async move { client.get(url).send().await.map(|r| r.status().as_u16()) }
+    });
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(
+        !third.is_finished(),
+        "a third connection was served beyond the cap"
+    );
+    assert_eq!(metric(&app, "customer_api_http_connections "), 2.0);
+    drop(held);
+    let status = tokio::time::timeout(LIVENESS, third)
+        .await
+        .expect("served once a slot was free")
+        .unwrap()
+        .expect("answered");
+    assert_eq!(status, 200);
+}
