@@ -16,7 +16,7 @@ fn median(mut samples: Vec<Duration>) -> Duration {
 
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
-    let hasher = PasswordHasher::new(1).expect("a hashing pool");
+    let hasher = PasswordHasher::new(1, Default::default()).expect("a hashing pool");
     let rounds = 25;
     let (hash, verify) = runtime.block_on(async {
         let stored = hasher.hash("bench-password").await.expect("hash");

@@ -63,7 +63,7 @@ class Server:
     def __init__(self, db, port, rust_log, log_path):
         env = dict(os.environ,
                    DATABASE_URL=f"{PG}/{db}", LISTEN_ADDR=f"127.0.0.1:{port}",
-                   ADMIN_PASSWORD=ADMIN_PASSWORD, TOKEN_SECRET="bench-token-secret",
+                   ADMIN_PASSWORD=ADMIN_PASSWORD, TOKEN_SECRET="bench-token-secret-at-least-32-bytes-long",
                    RUST_LOG=rust_log, NO_COLOR="1",
                    # The bench logs in thousands of times from one address.
                    LOGIN_MAX_FAILURES_PER_ADDRESS="1000000")

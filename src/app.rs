@@ -42,9 +42,12 @@ impl Deref for AppState {
 impl AppState {
     /// Creates the database if needed, migrates it, builds the pool, starts
     /// listening for credential changes and makes sure a super admin exists.
+    /// Replicas starting together take turns from the migrations to the
+    /// bootstrap (`db::StartupLock`), so each step is done once.
     pub async fn start(config: Config) -> AppResult<Self> {
         let url = config.database_url.expose().to_owned();
         db::create_database_if_missing(&url).await?;
+        let startup = db::StartupLock::acquire(&url).await?;
         db::run_migrations(&url).await?;
 
         let timeout = Duration::from_millis(config.db_pool_timeout_ms);
@@ -73,11 +76,7 @@ impl AppState {
         }
         let tokens = TokenSigner::new(&secrets, config.token_ttl_seconds)?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
-        let login_limiter = LoginLimiter::new(LimiterSettings {
-            max_failures_per_username: config.login_max_failures,
-            max_failures_per_address: config.login_max_failures_per_address,
-            window: Duration::from_secs(config.login_failure_window_seconds),
-        });
+        let login_limiter = LoginLimiter::new(LimiterSettings::of(&config));
         let credentials = CredentialCache::default();
         let listener = credentials.spawn_listener(url);
         if !credentials.wait_until_listening(timeout).await {
@@ -88,7 +87,7 @@ impl AppState {
         let state = Self(Arc::new(AppInner {
             config,
             pool,
-            hasher: PasswordHasher::new(cores)?,
+            hasher: PasswordHasher::new(cores, metrics.password_hashes())?,
             tokens,
             credentials,
             login_limiter,
@@ -101,6 +100,7 @@ impl AppState {
             _listener: listener,
         }));
         crate::service::bootstrap::ensure_super_admin(&state).await?;
+        startup.release().await;
         // One row per login piles up; rows expired for a day can never be used again.
         let purged = crate::db::models::session::delete_expired(&mut *state.conn().await?).await?;
         if purged > 0 {

@@ -11,6 +11,7 @@
 //! | `ADMIN_PASSWORD` | random, printed once | password of the bootstrap super admin |
 //! | `LOGIN_MAX_FAILURES` | `5` | failed logins per username within the window |
 //! | `LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
+//! | `LOGIN_MAX_ATTEMPTS_PER_ADDRESS` | `100` | password checks per client address within the window, successful or not |
 //! | `LOGIN_FAILURE_WINDOW_SECONDS` | `300` | sliding window of the login limits |
 //! | `TRUST_FORWARDED_FOR` | `false` | read the client address from `X-Forwarded-For` (behind a proxy only) |
 //! | `DB_POOL_SIZE` | `16` | maximum database connections |
@@ -30,6 +31,7 @@
 //! | `MAX_NESTING` | `32` | deepest bracket nesting in a document's text (at most 256) |
 //! | `MAX_TOKENS` | `10000` | most lexical tokens in one document |
 //! | `MAX_SELECTIONS` | `2000` | most selections one operation expands to through its fragments |
+//! | `MAX_ACCESS_KEYS_PER_CUSTOMER` | `100` | most live (not deleted, not expired) access keys one customer may hold |
 //! | `CORS_ALLOWED_ORIGINS` | none | browser origins allowed to call the API, comma-separated (`*` for any) |
 //! | `INTROSPECTION` | `true` | whether `__schema`/`__type` queries are answered |
 //! | `LOG_FORMAT` | `text` | `text` for people, `json` for machines; levels come from `RUST_LOG` |
@@ -123,6 +125,11 @@ pub struct Config {
     #[arg(long, env = "LOGIN_MAX_FAILURES_PER_ADDRESS", default_value_t = 20)]
     pub login_max_failures_per_address: usize,
 
+    /// Password checks (logins and `changePassword`) allowed per client
+    /// address within the window, successful or not.
+    #[arg(long, env = "LOGIN_MAX_ATTEMPTS_PER_ADDRESS", default_value_t = 100)]
+    pub login_max_attempts_per_address: usize,
+
     /// Length of the sliding window that counts failed logins, in seconds.
     #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECONDS", default_value_t = 300)]
     pub login_failure_window_seconds: u64,
@@ -207,6 +214,12 @@ pub struct Config {
     /// operation may expand to once its fragments are spread.
     #[arg(long, env = "MAX_SELECTIONS", default_value_t = 2_000)]
     pub max_selections: usize,
+
+    /// Most live (not deleted, not expired) access keys one customer may
+    /// hold; `createAccessKey` beyond it is refused with CONFLICT.
+    #[arg(long, env = "MAX_ACCESS_KEYS_PER_CUSTOMER", default_value_t = 100,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_access_keys_per_customer: u32,
 
     /// Origins allowed to call the API from a browser (CORS), comma-separated;
     /// `*` for any. None by default.

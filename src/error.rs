@@ -65,6 +65,11 @@ pub enum AppError {
     #[error("the service is temporarily unavailable, try again shortly")]
     Transient(#[source] diesel::result::Error),
 
+    /// Too much work of one kind is queued (password hashing): refused at
+    /// once rather than queued without bound; the client may retry.
+    #[error("the server is busy, try again shortly")]
+    Overloaded { retry_after_seconds: u64 },
+
     /// The database could not be reached in time; the client may retry.
     #[error("the service is temporarily unavailable, try again shortly")]
     Unavailable(#[source] Box<dyn std::error::Error + Send + Sync>),
@@ -82,7 +87,9 @@ impl AppError {
             Self::NotFound(_) => ErrorCode::NotFound,
             Self::Conflict { .. } => ErrorCode::Conflict,
             Self::BadUserInput { .. } => ErrorCode::BadUserInput,
-            Self::Unavailable(_) | Self::Transient(_) => ErrorCode::ServiceUnavailable,
+            Self::Unavailable(_) | Self::Transient(_) | Self::Overloaded { .. } => {
+                ErrorCode::ServiceUnavailable
+            }
             Self::Internal(_) => ErrorCode::InternalServerError,
         }
     }
@@ -116,6 +123,9 @@ impl AppError {
     pub fn retry_after_seconds(&self) -> Option<u64> {
         match self {
             Self::TooManyFailures {
+                retry_after_seconds,
+            }
+            | Self::Overloaded {
                 retry_after_seconds,
             } => Some(*retry_after_seconds),
             _ => None,
@@ -193,10 +203,22 @@ impl From<crate::db::PoolError> for AppError {
 
 pub type AppResult<T> = Result<T, AppError>;
 
-/// An error and all its causes on one line, for the logs (never for clients).
-pub fn error_chain(error: &dyn std::error::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
+/// An error and all its causes on one line, for the logs and the command line
+/// (never for clients). The client-facing wording of the variants that hide
+/// their cause ("internal server error", "temporarily unavailable") tells an
+/// operator nothing, so the line starts with the cause instead.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let (mut text, mut source) = match error.downcast_ref::<AppError>() {
+        Some(AppError::Internal(cause)) => (cause.to_string(), cause.source()),
+        Some(AppError::Unavailable(cause)) => {
+            (format!("database unavailable: {cause}"), cause.source())
+        }
+        Some(AppError::Transient(cause)) => (
+            format!("transaction conflict (deadlock or serialization failure): {cause}"),
+            std::error::Error::source(cause),
+        ),
+        _ => (error.to_string(), error.source()),
+    };
     while let Some(cause) = source {
         text.push_str(": ");
         text.push_str(&cause.to_string());
@@ -244,5 +266,17 @@ mod tests {
             "relation \"agents\" SELECT password_hash",
         ));
         assert_eq!(error.to_string(), "internal server error");
+    }
+
+    #[test]
+    fn error_chains_name_the_cause_not_the_client_wording() {
+        let error = AppError::internal(std::io::Error::other("cannot reach PostgreSQL"));
+        assert_eq!(error_chain(&error), "cannot reach PostgreSQL");
+        let error = AppError::Unavailable(Box::new(std::io::Error::other("timed out")));
+        assert_eq!(error_chain(&error), "database unavailable: timed out");
+        assert_eq!(
+            error_chain(&AppError::Forbidden),
+            AppError::Forbidden.to_string()
+        );
     }
 }

@@ -62,22 +62,21 @@ async fn main() -> ExitCode {
 }
 
 async fn migrate(config: &Config, revert: bool) -> Result<(), Box<dyn std::error::Error>> {
+    use customer_api::db;
     let url = config.database_url.expose();
-    let failed = |e: customer_api::error::AppError| {
-        format!("migration failed: {}", customer_api::error::error_chain(&e))
-    };
+    // Every error names what failed ("cannot reach PostgreSQL at …",
+    // "migration failed: …"); none shows the URL's password.
+    let failed = |e: customer_api::error::AppError| customer_api::error::error_chain(&e);
     if revert {
-        let version = customer_api::db::revert_last_migration(url)
-            .await
-            .map_err(failed)?;
+        let lock = db::StartupLock::acquire(url).await.map_err(failed)?;
+        let version = db::revert_last_migration(url).await.map_err(failed)?;
+        lock.release().await;
         tracing::info!(%version, "reverted migration");
     } else {
-        customer_api::db::create_database_if_missing(url)
-            .await
-            .map_err(failed)?;
-        customer_api::db::run_migrations(url)
-            .await
-            .map_err(failed)?;
+        db::create_database_if_missing(url).await.map_err(failed)?;
+        let lock = db::StartupLock::acquire(url).await.map_err(failed)?;
+        db::run_migrations(url).await.map_err(failed)?;
+        lock.release().await;
         tracing::info!("database is up to date");
     }
     Ok(())

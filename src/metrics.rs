@@ -36,6 +36,7 @@ pub struct Metrics {
     pool_available: Gauge,
     pool_waiting: Gauge,
     http_connections: Gauge,
+    password_hashes: Counter,
     http_connections_closed: Family<ConnectionCloseLabels, Counter>,
 }
 
@@ -91,6 +92,12 @@ impl Metrics {
             "Requests waiting for a database connection",
             pool_waiting.clone(),
         );
+        let password_hashes = Counter::default();
+        registry.register(
+            "password_hashes",
+            "argon2id hashes and verifications computed",
+            password_hashes.clone(),
+        );
         let http_connections = Gauge::default();
         registry.register(
             "http_connections",
@@ -106,6 +113,7 @@ impl Metrics {
         Self {
             registry: Arc::new(registry),
             http_connections,
+            password_hashes,
             http_connections_closed,
             requests,
             latency,
@@ -125,6 +133,11 @@ impl Metrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// The counter the password hasher increments for every argon2 run.
+    pub fn password_hashes(&self) -> Counter {
+        self.password_hashes.clone()
     }
 
     pub fn connection_opened(&self) {

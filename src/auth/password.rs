@@ -1,7 +1,9 @@
 //! Password hashing with argon2id. Hashing is deliberately slow, so it runs on
 //! a dedicated pool of one thread per core at lowered OS priority: a flood of
 //! logins uses the CPU left over, queues there, and cannot starve the async
-//! threads that serve everything else.
+//! threads that serve everything else. The queue is bounded (beyond it,
+//! `SERVICE_UNAVAILABLE` with a retry hint), and a job whose caller has gone
+//! (the client hung up) is skipped rather than hashed for nobody.
 
 use std::sync::Arc;
 
@@ -15,16 +17,34 @@ use crate::error::{AppError, AppResult};
 /// Niceness of the hashing threads (0 is normal, 19 the lowest priority).
 const HASHING_NICENESS: libc::c_int = 10;
 
+/// Hashing jobs queued or running per hashing thread, at most. An argon2id
+/// run takes tens of milliseconds, so a full queue is a wait of a few seconds.
+const QUEUED_PER_THREAD: usize = 32;
+
 #[derive(Clone)]
 pub struct PasswordHasher {
     pool: Arc<rayon::ThreadPool>,
+    queue: Arc<tokio::sync::Semaphore>,
+    /// argon2 runs actually computed, exported as a metric.
+    computed: prometheus_client::metrics::counter::Counter,
     /// A hash of a random password, verified against when a username is
     /// unknown so that such logins take as long as wrong passwords.
     dummy_hash: Arc<OnceCell<String>>,
 }
 
 impl PasswordHasher {
-    pub fn new(threads: usize) -> AppResult<Self> {
+    pub fn new(
+        threads: usize,
+        computed: prometheus_client::metrics::counter::Counter,
+    ) -> AppResult<Self> {
+        Self::with_queue(threads, threads.max(1) * QUEUED_PER_THREAD, computed)
+    }
+
+    pub fn with_queue(
+        threads: usize,
+        max_queued: usize,
+        computed: prometheus_client::metrics::counter::Counter,
+    ) -> AppResult<Self> {
         let pool = rayon::ThreadPoolBuilder::new()
             .num_threads(threads.max(1))
             .thread_name(|i| format!("argon2-{i}"))
@@ -33,6 +53,8 @@ impl PasswordHasher {
             .map_err(AppError::internal)?;
         Ok(Self {
             pool: Arc::new(pool),
+            queue: Arc::new(tokio::sync::Semaphore::new(max_queued.max(1))),
+            computed,
             dummy_hash: Arc::default(),
         })
     }
@@ -46,8 +68,22 @@ impl PasswordHasher {
         &self,
         work: impl FnOnce() -> T + Send + 'static,
     ) -> AppResult<T> {
+        let slot = self
+            .queue
+            .clone()
+            .try_acquire_owned()
+            .map_err(|_| AppError::Overloaded {
+                retry_after_seconds: 1,
+            })?;
         let (done, result) = tokio::sync::oneshot::channel();
+        let computed = self.computed.clone();
         self.pool.spawn(move || {
+            let _slot = slot;
+            // The caller's future was dropped (its client hung up).
+            if done.is_closed() {
+                return;
+            }
+            computed.inc();
             let _ = done.send(work());
         });
         result.await.map_err(AppError::internal)
@@ -111,7 +147,7 @@ mod tests {
 
     #[tokio::test]
     async fn hashes_are_argon2id_salted_and_verify() {
-        let hasher = PasswordHasher::new(2).unwrap();
+        let hasher = PasswordHasher::new(2, Default::default()).unwrap();
         let first = hasher.hash("correct horse").await.unwrap();
         let second = hasher.hash("correct horse").await.unwrap();
         assert!(first.starts_with("$argon2id$"), "{first}");
@@ -119,5 +155,33 @@ mod tests {
         assert!(hasher.verify("correct horse", &first).await.unwrap());
         assert!(!hasher.verify("wrong horse", &first).await.unwrap());
         assert!(!hasher.verify("correct horse", "not a hash").await.unwrap());
+    }
+
+    #[tokio::test]
+    async fn a_full_queue_refuses_and_abandoned_jobs_are_skipped() {
+        let computed = prometheus_client::metrics::counter::Counter::default();
+        let hasher = PasswordHasher::with_queue(1, 3, computed.clone()).unwrap();
+        let hash = hasher.hash("correct horse").await.unwrap();
+        assert_eq!(computed.get(), 1);
+        let jobs: Vec<_> = (0..3)
+            .map(|_| {
+                let (hasher, hash) = (hasher.clone(), hash.clone());
+                tokio::spawn(async move { hasher.verify("correct horse", &hash).await })
+            })
+            .collect();
+        tokio::task::yield_now().await;
+        while hasher.queue.available_permits() > 0 {
+            tokio::task::yield_now().await;
+        }
+        let refused = hasher.verify("correct horse", &hash).await;
+        assert!(matches!(refused, Err(AppError::Overloaded { .. })));
+        // Callers that give up: the jobs not yet started are not computed.
+        for job in &jobs {
+            job.abort();
+        }
+        while hasher.queue.available_permits() < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        assert!(computed.get() < 4, "computed {}", computed.get());
     }
 }

@@ -49,12 +49,38 @@ pub struct TokenSigner {
     ttl_seconds: i64,
 }
 
+/// Shortest signing key accepted: HS256 keys shorter than its 256-bit
+/// output can be brute-forced offline from any one token.
+pub const MIN_SECRET_BYTES: usize = 32;
+
+/// A short, one-way tag of a session id for the logs: the id is a token's
+/// `jti`, and with a weak signing key it is all one needs to forge one.
+pub fn session_tag(session_id: Uuid) -> String {
+    use sha2::{Digest, Sha256};
+    let digest = Sha256::digest(session_id.as_bytes());
+    digest[..6].iter().map(|b| format!("{b:02x}")).collect()
+}
+
 impl TokenSigner {
-    /// `secrets[0]` signs; every one of them verifies.
+    /// `secrets[0]` signs; every one of them verifies. Refuses keys shorter
+    /// than `MIN_SECRET_BYTES`.
     pub fn new(secrets: &[Secret], ttl_seconds: u64) -> AppResult<Self> {
         let first = secrets
             .first()
             .ok_or_else(|| AppError::internal("no token signing key"))?;
+        if let Some(position) = secrets
+            .iter()
+            .position(|s| s.expose().len() < MIN_SECRET_BYTES)
+        {
+            return Err(AppError::bad_input(
+                "TOKEN_SECRET",
+                format!(
+                    "TOKEN_SECRET: signing key number {} is shorter than {MIN_SECRET_BYTES} bytes; \
+                     use a random key of at least {MIN_SECRET_BYTES} bytes (e.g. `openssl rand -hex 32`)",
+                    position + 1
+                ),
+            ));
+        }
         Ok(Self {
             encoding: EncodingKey::from_secret(first.expose().as_bytes()),
             decoding: secrets
@@ -106,9 +132,40 @@ impl TokenSigner {
 mod tests {
     use super::*;
 
+    /// A signer whose keys are the given names padded to a valid length.
     fn signer(keys: &[&str]) -> TokenSigner {
-        let secrets: Vec<Secret> = keys.iter().map(|k| Secret::new(*k)).collect();
+        let secrets: Vec<Secret> = keys.iter().map(|k| Secret::new(padded(k))).collect();
         TokenSigner::new(&secrets, 60).unwrap()
+    }
+
+    fn padded(key: &str) -> String {
+        format!("{key:-<32}")
+    }
+
+    #[test]
+    fn short_keys_are_refused_with_a_clear_message() {
+        let short = TokenSigner::new(
+            &[Secret::new(padded("ok")), Secret::new("zzz-tiny-key")],
+            60,
+        );
+        let message = short.err().unwrap().to_string();
+        assert!(
+            message.contains("number 2") && message.contains("32 bytes"),
+            "{message}"
+        );
+        assert!(
+            !message.contains("zzz-tiny-key"),
+            "the key itself is not echoed: {message}"
+        );
+    }
+
+    #[test]
+    fn session_tags_are_short_and_do_not_reveal_the_id() {
+        let id = Uuid::new_v4();
+        let tag = session_tag(id);
+        assert_eq!(tag.len(), 12);
+        assert!(!id.simple().to_string().contains(&tag));
+        assert_eq!(tag, session_tag(id));
     }
 
     #[test]
@@ -145,7 +202,7 @@ mod tests {
         let token = jsonwebtoken::encode(
             &Header::new(Algorithm::HS256),
             &claims,
-            &EncodingKey::from_secret(b"k"),
+            &EncodingKey::from_secret(padded("k").as_bytes()),
         )
         .unwrap();
         assert!(signer(&["k"]).verify(&token).is_err());

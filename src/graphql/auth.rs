@@ -130,11 +130,13 @@ impl AuthMutation {
         input: ChangePasswordInput,
     ) -> Result<ChangePasswordPayload> {
         let principal = principal(ctx).await?;
+        let client = ctx.data_opt::<ClientAddress>().and_then(|c| c.0);
         let agent = service::auth::change_password(
             state(ctx),
             principal,
             &input.current_password,
             &input.new_password,
+            client,
         )
         .await?;
         Ok(ChangePasswordPayload {

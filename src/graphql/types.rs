@@ -5,6 +5,7 @@ use async_graphql::{ComplexObject, Context, Enum, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use super::context::principal;
 use super::loaders::GuestAgents;
 use crate::auth::Permission;
 use crate::db::models::access_key::AccessKeyRow;
@@ -94,9 +95,11 @@ pub struct CustomerView {
     pub webhook_method: Option<WebhookMethod>,
     /// Where events are delivered; empty when the customer has no webhook.
     pub webhook_uri: String,
-    /// LINE messaging channel secret.
+    /// Read through the `lineSecret` field, which applies the reader rule.
+    #[graphql(skip)]
     pub line_secret: String,
-    /// LINE messaging channel access token.
+    /// Read through the `lineToken` field, which applies the reader rule.
+    #[graphql(skip)]
     pub line_token: String,
     /// Ids of the permissions granted to the customer.
     pub permission_ids: Vec<Uuid>,
@@ -110,6 +113,20 @@ pub struct CustomerView {
 
 #[ComplexObject]
 impl CustomerView {
+    /// LINE messaging channel secret. Super admins, and the customer's own
+    /// admins and managers, only (like `customer(id:)`): other agents of the
+    /// customer see it through `me { customer }` no more than elsewhere.
+    async fn line_secret(&self, ctx: &Context<'_>) -> Result<&str> {
+        principal(ctx).await?.require_customer_reader(self.id)?;
+        Ok(&self.line_secret)
+    }
+
+    /// LINE messaging channel access token; read like `lineSecret`.
+    async fn line_token(&self, ctx: &Context<'_>) -> Result<&str> {
+        principal(ctx).await?.require_customer_reader(self.id)?;
+        Ok(&self.line_token)
+    }
+
     /// The admin agent created together with the customer. Loaded in one
     /// batch for a whole page of customers.
     async fn guest_agent(&self, ctx: &Context<'_>) -> Result<Option<AgentView>> {

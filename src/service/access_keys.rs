@@ -1,11 +1,12 @@
 //! Access keys: create (shown once), list, revoke.
 
 use chrono::{DateTime, Utc};
+use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
 use super::auth::revoking;
 use super::pagination::{Page, PageRequest};
-use super::{now_micros, validate};
+use super::{now_micros, retrying, validate};
 use crate::app::AppState;
 use crate::auth::{Principal, access_key};
 use crate::db::models::PageWindow;
@@ -41,7 +42,10 @@ impl std::fmt::Debug for IssuedAccessKey {
 }
 
 /// Creates a key for a customer. Super admins may for any customer, an
-/// agent with CUSTOMER_ADMIN for its own; no access key can mint keys.
+/// agent with CUSTOMER_ADMIN for its own; no access key can mint keys. One
+/// transaction under the customer's row lock: refused with NOT_FOUND once the
+/// customer is deleted, and with CONFLICT when it already has
+/// `MAX_ACCESS_KEYS_PER_CUSTOMER` live (not deleted, not expired) keys.
 pub async fn create(
     state: &AppState,
     principal: &Principal,
@@ -63,24 +67,45 @@ pub async fn create(
     }
     let tm_expire: DateTime<Utc> = now_micros() + chrono::Duration::seconds(expire_seconds);
 
-    let mut conn = state.conn().await?;
-    customer::find(&mut conn, customer_id)
-        .await?
-        .filter(|c| !c.is_deleted())
-        .ok_or(AppError::NotFound("customer"))?;
+    let max_keys = state.config.max_access_keys_per_customer;
     let key = access_key::generate();
-    let row = rows::insert(
-        &mut conn,
-        &NewAccessKeyRow {
-            id: Uuid::now_v7(),
-            customer_id,
-            name: &input.name,
-            detail: &input.detail,
-            token_hash: &key.token_hash,
-            token_prefix: &key.token_prefix,
-            tm_expire,
-        },
-    )
+    let row = retrying(|| async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
+            // The same row lock as deleteCustomer takes: a delete either
+            // committed before this point (and the customer is seen deleted)
+            // or waits until this key is in, and then deletes it too. It also
+            // serializes concurrent creates, so the cap below cannot be overshot.
+            customer::find_for_update(conn, customer_id)
+                .await?
+                .filter(|c| !c.is_deleted())
+                .ok_or(AppError::NotFound("customer"))?;
+            let usable = rows::count_usable(conn, customer_id, now_micros()).await?;
+            if usable >= i64::from(max_keys) {
+                return Err(AppError::Conflict {
+                    field: None,
+                    message: format!(
+                        "this customer already has {max_keys} live access keys, the most allowed; delete one first"
+                    )
+                    .into(),
+                });
+            }
+            Ok(rows::insert(
+                conn,
+                &NewAccessKeyRow {
+                    id: Uuid::now_v7(),
+                    customer_id,
+                    name: &input.name,
+                    detail: &input.detail,
+                    token_hash: &key.token_hash,
+                    token_prefix: &key.token_prefix,
+                    tm_expire,
+                },
+            )
+            .await?)
+        })
+        .await
+    })
     .await?;
     tracing::info!(access_key_id = %row.id, %customer_id, "created access key");
     Ok(IssuedAccessKey {

@@ -10,8 +10,9 @@ use uuid::Uuid;
 use super::{now_micros, retrying, validate};
 use crate::app::AppState;
 use crate::auth::cache::{CredentialKey, LISTENER_APPLICATION_NAME};
-use crate::auth::token::IssuedToken;
-use crate::auth::{CredentialId, Principal, access_key};
+use crate::auth::limiter::{Attempt, Check, normal_username};
+use crate::auth::token::{IssuedToken, session_tag};
+use crate::auth::{CredentialId, Permission, Principal, access_key};
 use crate::db::models::access_key as access_key_rows;
 use crate::db::models::agent::{self, AgentRow};
 use crate::db::models::customer::{self, CustomerRow};
@@ -28,29 +29,23 @@ const REVOCATION_ACK_WAIT: Duration = Duration::from_secs(2);
 pub const KEY_USE_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Verifies a username and password and issues a login token. Unknown
-/// usernames cost one argon2 verification too, and every failure is the same
-/// `UNAUTHENTICATED` error. Repeated failures per username or address are
-/// refused for a while, without checking the password.
+/// usernames, and usernames that break the username rule, cost one argon2
+/// verification too, and every failure is the same `UNAUTHENTICATED` error.
+/// Each attempt is counted by the limiter before the password is hashed;
+/// past a limit, attempts are refused without hashing.
 pub async fn login(
     state: &AppState,
     username: &str,
     password: &str,
     client: Option<IpAddr>,
 ) -> AppResult<(IssuedToken, AgentRow)> {
-    if let Err(retry) = state.login_limiter.check(username, client) {
-        tracing::info!(client = ?client, retry_after = retry.0, "login refused by the failure limit");
-        state.metrics.record_login_failure("limited");
-        return Err(AppError::TooManyFailures {
-            retry_after_seconds: retry.0,
-        });
-    }
-    let plausible = username.len() <= MAX_LOGIN_FIELD_CHARS
-        && password.chars().count() <= MAX_LOGIN_FIELD_CHARS
-        && !username.contains('\0');
-    let credentials = if plausible {
-        agent::find_credentials(&mut *state.conn().await?, username).await?
-    } else {
-        None
+    let username = normal_username(username);
+    let attempt = reserve_attempt(state, Check::Login, username.as_deref(), client)?;
+    let credentials = match &username {
+        Some(username) if password.chars().count() <= MAX_LOGIN_FIELD_CHARS => {
+            agent::find_credentials(&mut *state.conn().await?, username).await?
+        }
+        _ => None,
     };
     let verified = match &credentials {
         Some(found) => state.hasher.verify(password, &found.password_hash).await?,
@@ -60,30 +55,61 @@ pub async fn login(
         }
     };
     let Some(credentials) = credentials.filter(|_| verified) else {
-        state.login_limiter.record_failure(username, client);
+        drop(attempt);
         state.metrics.record_login_failure("credentials");
         tracing::info!(client = ?client, "login refused: wrong username or password");
         return Err(AppError::Unauthenticated);
     };
 
-    let mut conn = state.conn().await?;
-    // Read again after the slow verification: the agent may have been deleted meanwhile.
-    let (agent, _) = agent::find_live(&mut conn, credentials.id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
-    let issued = state.tokens.issue(agent.id)?;
-    session::insert(
-        &mut conn,
-        &NewSession {
-            id: issued.session_id,
-            agent_id: agent.id,
-            tm_expire: issued.expires_at,
-        },
-    )
+    // The session is stored only if the password verified is still the
+    // agent's, and the agent and its customer are still live: the rows are
+    // locked until the insert commits, so a concurrent password change or
+    // deletion either happens first (and the login fails) or after (and
+    // revokes this session with the others).
+    let issued = state.tokens.issue(credentials.id)?;
+    let agent = retrying(|| async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
+            let current = agent::lock_live_password_hash(conn, credentials.id).await?;
+            if current.as_deref() != Some(credentials.password_hash.as_str()) {
+                return Err(AppError::Unauthenticated);
+            }
+            let (agent, _) = agent::find_live(conn, credentials.id)
+                .await?
+                .ok_or(AppError::Unauthenticated)?;
+            session::insert(
+                conn,
+                &NewSession {
+                    id: issued.session_id,
+                    agent_id: agent.id,
+                    tm_expire: issued.expires_at,
+                },
+            )
+            .await?;
+            Ok(agent)
+        })
+        .await
+    })
     .await?;
-    state.login_limiter.record_success(username, client);
-    tracing::info!(agent_id = %agent.id, session_id = %issued.session_id, "login succeeded");
+    attempt.succeeded();
+    tracing::info!(agent_id = %agent.id, session = %session_tag(issued.session_id), "login succeeded");
     Ok((issued, agent))
+}
+
+/// Counts a password check in the limiter, or refuses it.
+fn reserve_attempt(
+    state: &AppState,
+    check: Check,
+    username: Option<&str>,
+    client: Option<IpAddr>,
+) -> AppResult<Attempt> {
+    state.login_limiter.reserve(check, username, client).map_err(|retry| {
+        tracing::info!(client = ?client, retry_after = retry.0, "password check refused by the limiter");
+        state.metrics.record_login_failure("limited");
+        AppError::TooManyFailures {
+            retry_after_seconds: retry.0,
+        }
+    })
 }
 
 /// Revokes the login token the request was made with.
@@ -103,17 +129,21 @@ pub async fn logout(state: &AppState, principal: &Principal) -> AppResult<bool> 
         Ok((revoked, revoked))
     })
     .await?;
-    tracing::info!(%agent_id, %session_id, "logged out");
+    tracing::info!(%agent_id, session = %session_tag(session_id), "logged out");
     Ok(revoked)
 }
 
-/// Changes the caller's own password. Every other login token of the agent
-/// is revoked; the one making the request keeps working.
+/// Changes the caller's own password. Checking the current password counts
+/// in the login limiter like a login. The change applies only if the
+/// password is still the one verified (two concurrent changes cannot both
+/// succeed). Every other login token of the agent is revoked; the one
+/// making the request keeps working if it still does.
 pub async fn change_password(
     state: &AppState,
     principal: &Principal,
     current_password: &str,
     new_password: &str,
+    client: Option<IpAddr>,
 ) -> AppResult<AgentRow> {
     let CredentialId::Session {
         agent_id,
@@ -123,19 +153,39 @@ pub async fn change_password(
         return Err(AppError::Forbidden);
     };
     validate::password(new_password).map_err(|e| e.for_field("newPassword"))?;
-    let stored = agent::find_password_hash(&mut *state.conn().await?, agent_id)
-        .await?
-        .ok_or(AppError::Unauthenticated)?;
+    let (username, stored) = {
+        let mut conn = state.conn().await?;
+        let agent = agent::find(&mut conn, agent_id)
+            .await?
+            .filter(|a| a.tm_delete.is_none())
+            .ok_or(AppError::Unauthenticated)?;
+        let stored = agent::find_password_hash(&mut conn, agent_id)
+            .await?
+            .ok_or(AppError::Unauthenticated)?;
+        (normal_username(&agent.username), stored)
+    };
+    let attempt = reserve_attempt(state, Check::CurrentPassword, username.as_deref(), client)?;
     if !state.hasher.verify(current_password, &stored).await? {
+        drop(attempt);
+        state.metrics.record_login_failure("credentials");
         return Err(AppError::Unauthenticated);
     }
-    let agent = replace_password(state, agent_id, new_password, Some(session_id)).await?;
+    attempt.succeeded();
+    let agent = replace_password(
+        state,
+        agent_id,
+        Some(&stored),
+        new_password,
+        Some(session_id),
+    )
+    .await?;
     tracing::info!(%agent_id, "password changed");
     Ok(agent)
 }
 
 /// Sets an agent's password, as a super admin or an admin of the agent's
-/// customer. Every login token of that agent is revoked.
+/// customer; only super admins may set a super admin's. Every login token
+/// of that agent is revoked.
 pub async fn set_agent_password(
     state: &AppState,
     principal: &Principal,
@@ -148,15 +198,21 @@ pub async fn set_agent_password(
         .filter(|a| a.tm_delete.is_none())
         .ok_or(AppError::NotFound("agent"))?;
     principal.require_customer_admin(target.customer_id)?;
+    if target.permission & Permission::ProjectSuperAdmin.bit() != 0 {
+        principal.require_super_admin()?;
+    }
     validate::password(password)?;
-    let agent = replace_password(state, agent_id, password, None).await?;
+    let agent = replace_password(state, agent_id, None, password, None).await?;
     tracing::info!(%agent_id, by = ?principal.agent_id(), "password set");
     Ok(agent)
 }
 
+/// Stores a new password; with `expected`, only if the stored hash is still
+/// that one (else `UNAUTHENTICATED`: the password changed meanwhile).
 async fn replace_password(
     state: &AppState,
     agent_id: Uuid,
+    expected: Option<&str>,
     password: &str,
     keep_session: Option<Uuid>,
 ) -> AppResult<AgentRow> {
@@ -166,9 +222,12 @@ async fn replace_password(
             let mut conn = state.conn().await?;
             conn.transaction::<_, AppError, _>(async |conn| {
                 let now = now_micros();
-                let agent = agent::set_password_hash(conn, agent_id, &hash, now)
+                let agent = agent::set_password_hash(conn, agent_id, expected, &hash, now)
                     .await?
-                    .ok_or(AppError::NotFound("agent"))?;
+                    .ok_or(match expected {
+                        Some(_) => AppError::Unauthenticated,
+                        None => AppError::NotFound("agent"),
+                    })?;
                 session::revoke_all_of_agent(conn, agent_id, keep_session, now).await?;
                 Ok((agent, true))
             })

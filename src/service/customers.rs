@@ -13,6 +13,7 @@ use crate::db::models::PageWindow;
 use crate::db::models::access_key;
 use crate::db::models::agent::{self, AgentRow, NewAgent};
 use crate::db::models::customer::{self, CustomerRow, NewCustomer};
+use crate::db::models::session;
 use crate::error::{AppError, AppResult};
 
 pub const MAX_PERMISSION_IDS: usize = 64;
@@ -184,9 +185,10 @@ pub(crate) async fn insert_guest_agent(
     .await?)
 }
 
-/// Soft-deletes a customer with its agents, in one transaction. Deleting a
-/// deleted customer returns it unchanged. Super admins only; the platform's
-/// own customer cannot be deleted.
+/// Soft-deletes a customer with its agents and access keys, and revokes its
+/// agents' login sessions, in one transaction that holds the customer's row
+/// lock (as `access_keys::create` does). Deleting a deleted customer returns
+/// it unchanged. Super admins only; the platform's own customer cannot be deleted.
 pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<CustomerRow> {
     principal.require_super_admin()?;
     let (row, newly_deleted) = revoking(state, &format!("customers:{id}"), async {
@@ -203,6 +205,7 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
                     return Ok((row, false));
                 }
                 let now = now_micros();
+                session::revoke_all_of_customer(conn, id, now).await?;
                 agent::mark_deleted_of_customer(conn, id, now).await?;
                 access_key::mark_deleted_of_customer(conn, id, now).await?;
                 Ok((customer::mark_deleted(conn, id, now).await?, true))

@@ -50,17 +50,58 @@ pub fn password(value: &str) -> AppResult<()> {
     Ok(())
 }
 
+/// Empty, or an absolute http(s) URL with a host and no user-info, written
+/// exactly as the `url` crate serializes it. The parser silently drops tabs
+/// and newlines, trims surrounding whitespace and control characters, and
+/// rewrites case and escapes; comparing its serialization with the input
+/// refuses all of that, so what is stored is what was checked. The one
+/// rewrite allowed is the `/` the serializer adds to an empty path
+/// (`https://example.com` is `https://example.com/`), which means the same.
 pub fn webhook_uri(value: &str) -> AppResult<()> {
     max_chars("webhookUri", value, 1023)?;
     if value.is_empty() {
         return Ok(());
     }
-    match url::Url::parse(value) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") && url.has_host() => Ok(()),
-        _ => Err(AppError::bad_input(
+    let url = url::Url::parse(value).map_err(|_| {
+        AppError::bad_input(
             "webhookUri",
             "`webhookUri` must be empty or an absolute http(s) URL",
-        )),
+        )
+    })?;
+    if !matches!(url.scheme(), "http" | "https") || !url.has_host() {
+        return Err(AppError::bad_input(
+            "webhookUri",
+            "`webhookUri` must be empty or an absolute http(s) URL",
+        ));
+    }
+    if !url.username().is_empty() || url.password().is_some() {
+        return Err(AppError::bad_input(
+            "webhookUri",
+            "`webhookUri` must not contain a user name or password",
+        ));
+    }
+    if !is_canonical(&url, value) {
+        return Err(AppError::bad_input(
+            "webhookUri",
+            "`webhookUri` must be written in canonical form: no whitespace or control characters, \
+             a lower-case scheme and host, and percent-encoding where URLs need it",
+        ));
+    }
+    Ok(())
+}
+
+/// Whether `value` is `url`'s serialization, or that less the `/` of an empty path.
+fn is_canonical(url: &url::Url, value: &str) -> bool {
+    let canonical = url.as_str();
+    if canonical == value {
+        return true;
+    }
+    let authority = &url[..url::Position::BeforePath];
+    match value.strip_prefix(authority) {
+        Some(rest) if !rest.starts_with('/') && url.path() == "/" => {
+            canonical.len() == value.len() + 1 && canonical[authority.len() + 1..] == *rest
+        }
+        _ => false,
     }
 }
 
@@ -88,7 +129,16 @@ mod tests {
 
     #[test]
     fn webhook_uris() {
-        for ok in ["", "https://example.com/hook", "http://10.0.0.1:8080/x?y=1"] {
+        for ok in [
+            "",
+            "https://example.com/hook",
+            "http://10.0.0.1:8080/x?y=1",
+            "https://example.com/hook?x=1",
+            "https://example.com",
+            "https://example.com?x=1",
+            "https://example.com:8443",
+            "http://[::1]:8080/a%20b#frag",
+        ] {
             assert!(webhook_uri(ok).is_ok(), "{ok}");
         }
         for bad in [
@@ -97,8 +147,28 @@ mod tests {
             "/relative",
             "https://",
             &format!("https://e.com/{}", "a".repeat(1024)),
+            "http://example.com/a\r\nX-Injected: 1",
+            "  \thttp://example.com/",
+            "http://example.com/ ",
+            "http://exam\tple.com/",
+            "http://example.com/a\tb",
+            "http://example.com/a b",
+            "http://user@host/",
+            "http://user:pass@host/",
+            "http://:pass@host/",
+            "http://@host/",
+            "javascript:alert(1)",
+            "HTTP://example.com/",
+            "http://Example.com/",
+            "http://example.com:80/",
+            "http://example.com/a/../b",
+            "http://example.com\\x",
+            "https:example.com",
+            "https:///example.com",
+            "http://example.com/\u{7f}",
+            "http://example.com/é",
         ] {
-            assert!(webhook_uri(bad).is_err(), "{bad}");
+            assert!(webhook_uri(bad).is_err(), "{bad:?}");
         }
     }
 }

@@ -346,29 +346,76 @@ async fn the_username_race_has_one_winner_across_two_processes() {
     );
 }
 
+/// Locks the admin agent's row from another connection: logins of admin then
+/// wait inside their session transaction until the lock is released, which
+/// proves them in flight for as long as the test wants.
+async fn hold_admin_row(app: &TestApp) -> tokio_postgres::Client {
+    let client = app.db.client().await;
+    client
+        .batch_execute("BEGIN; SELECT 1 FROM agents WHERE username = 'admin' FOR UPDATE")
+        .await
+        .unwrap();
+    client
+}
+
+/// Waits until `count` statements of the application wait for a lock.
+async fn until_waiting_on_locks(app: &TestApp, count: i64) {
+    let observer = app.db.client().await;
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let waiting: i64 = observer
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                &[],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if waiting >= count {
+            return;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{waiting} of {count} requests reached the lock"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+}
+
+fn admin_login(url: String) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
+    tokio::spawn(async move {
+        reqwest::Client::new()
+            .post(url)
+            .json(&json!({
+                "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }",
+                "variables": { "u": ADMIN_USERNAME, "p": ADMIN_PASSWORD }
+            }))
+            .send()
+            .await
+    })
+}
+
 #[tokio::test]
 async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
-    let mut app = TestApp::spawn().await;
-    let url = app.graphql_url();
-    // Logins queue on the argon2 pool, so these are still running at shutdown.
-    let in_flight: Vec<_> = (0..6)
-        .map(|_| {
-            let client = reqwest::Client::new();
-            let url = url.clone();
-            tokio::spawn(async move {
-                client
-                    .post(url)
-                    .json(&json!({
-                        "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }",
-                        "variables": { "u": ADMIN_USERNAME, "p": ADMIN_PASSWORD }
-                    }))
-                    .send()
-                    .await
-            })
+    // Concurrent attempts count against the per-username limit until they succeed.
+    let mut app = TestApp::spawn_with(|c| c.login_max_failures = 100).await;
+    let lock = hold_admin_row(&app).await;
+    let in_flight: Vec<_> = (0..6).map(|_| admin_login(app.graphql_url())).collect();
+    until_waiting_on_locks(&app, 6).await;
+    // Shutdown begins while all six are provably in flight; they finish
+    // once the lock is released.
+    let shutdown = {
+        let (stopped, stop) = tokio::sync::oneshot::channel();
+        let address = app.address.clone();
+        tokio::spawn(async move {
+            app.shutdown().await.unwrap();
+            let _ = stopped.send(());
+            drop(stop);
+            address
         })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(30)).await;
-    app.shutdown().await.unwrap();
+    };
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    lock.batch_execute("ROLLBACK").await.unwrap();
     for request in in_flight {
         let response = request
             .await
@@ -378,8 +425,9 @@ async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
         let body: Value = response.json().await.unwrap();
         assert!(body["data"]["login"]["token"].is_string(), "{body}");
     }
+    let address = shutdown.await.unwrap();
     let after = reqwest::Client::new()
-        .get(format!("{}/healthz", app.address))
+        .get(format!("{address}/healthz"))
         .send()
         .await;
     assert!(after.is_err(), "no longer accepting");
@@ -389,42 +437,26 @@ async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
 async fn shutdown_cuts_off_requests_that_outlive_the_drain_timeout() {
     let mut app = TestApp::spawn_with(|c| {
         c.drain_timeout_ms = 50;
-        // So that every login below really hashes instead of being refused.
-        c.login_max_failures = 1000;
-        c.login_max_failures_per_address = 1000;
+        c.login_max_failures = 100;
     })
     .await;
-    let url = app.graphql_url();
-    let slow: Vec<_> = (0..40)
-        .map(|_| {
-            let url = url.clone();
-            tokio::spawn(async move {
-                reqwest::Client::new()
-                    .post(url)
-                    .json(&json!({
-                        "query": "mutation($u: String!, $p: String!) { login(input: {username: $u, password: $p}) { token } }",
-                        "variables": { "u": ADMIN_USERNAME, "p": "wrong" }
-                    }))
-                    .send()
-                    .await
-            })
-        })
-        .collect();
-    tokio::time::sleep(Duration::from_millis(20)).await;
+    let lock = hold_admin_row(&app).await;
+    let stuck: Vec<_> = (0..8).map(|_| admin_login(app.graphql_url())).collect();
+    until_waiting_on_locks(&app, 8).await;
     let started = Instant::now();
     app.shutdown().await.unwrap();
     let took = started.elapsed();
-    // The process exits when `serve` returns, ending whatever still runs.
-    let unfinished = slow.iter().filter(|request| !request.is_finished()).count();
-    println!("shutdown with 40 logins queued took {took:?}; {unfinished} were still running");
-    assert!(
-        took < Duration::from_secs(1),
-        "bounded by the drain timeout: {took:?}"
-    );
-    assert!(
-        unfinished > 0,
-        "the deadline, not the end of the work, ended the drain"
-    );
+    println!("shutdown with 8 requests held at a lock took {took:?}");
+    // The requests never got their lock: the drain deadline ended them,
+    // and their connections were closed.
+    for request in stuck {
+        let outcome = tokio::time::timeout(Duration::from_secs(10), request)
+            .await
+            .expect("the cut-off connection ends the client's wait")
+            .unwrap();
+        assert!(outcome.is_err(), "cut off, not answered: {outcome:?}");
+    }
+    drop(lock);
 }
 
 /// Counts customers that exist without their guest agent: a half-written create.

@@ -155,3 +155,19 @@ pub async fn count_live(conn: &mut AsyncPgConnection, customer_id: Uuid) -> Quer
         .get_result(conn)
         .await
 }
+
+/// How many keys of a customer still work: not deleted and not expired at
+/// `now`. Counted under the customer's row lock to enforce the per-customer cap.
+pub async fn count_usable(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    now: DateTime<Utc>,
+) -> QueryResult<i64> {
+    access_keys::table
+        .filter(access_keys::customer_id.eq(customer_id))
+        .filter(access_keys::tm_delete.is_null())
+        .filter(access_keys::tm_expire.gt(now))
+        .count()
+        .get_result(conn)
+        .await
+}

@@ -131,14 +131,40 @@ pub async fn find_password_hash(
         .optional()
 }
 
-/// Replaces a live agent's password hash; `None` when there is no such agent.
+/// The password hash of a live agent of a live customer, with both rows
+/// locked (`FOR SHARE`) until the transaction ends: a password change or a
+/// deletion waits for the caller's commit, or the caller sees its result.
+pub async fn lock_live_password_hash(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<String>> {
+    agents::table
+        .inner_join(customers::table)
+        .filter(agents::id.eq(id))
+        .filter(agents::tm_delete.is_null())
+        .filter(customers::tm_delete.is_null())
+        .select(agents::password_hash)
+        .for_share()
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// Replaces a live agent's password hash; with `expected`, only if the hash
+/// is still that one (compare-and-set). `None` when no row matched.
 pub async fn set_password_hash(
     conn: &mut AsyncPgConnection,
     id: Uuid,
+    expected: Option<&str>,
     password_hash: &str,
     at: DateTime<Utc>,
 ) -> QueryResult<Option<AgentRow>> {
-    diesel::update(agents::table.find(id).filter(agents::tm_delete.is_null()))
+    let mut update =
+        diesel::update(agents::table.find(id).filter(agents::tm_delete.is_null())).into_boxed();
+    if let Some(expected) = expected {
+        update = update.filter(agents::password_hash.eq(expected));
+    }
+    update
         .set((
             agents::password_hash.eq(password_hash),
             agents::tm_update.eq(at),

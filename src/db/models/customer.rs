@@ -75,7 +75,9 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-/// Locks the row so that concurrent deletes of one customer run one after the other.
+/// Locks the row (`FOR UPDATE`) so that the changes that must see the
+/// customer as it is (deleting it, creating one of its access keys) run one
+/// after the other: a key is never added to a customer being deleted.
 pub async fn find_for_update(
     conn: &mut AsyncPgConnection,
     id: Uuid,

@@ -83,6 +83,24 @@ pub async fn revoke_all_of_agent(
     query.set(sessions::tm_revoke.eq(at)).execute(conn).await
 }
 
+/// Revokes every unrevoked session of every agent of a customer (deleted
+/// agents included), as deleting the customer does in its transaction.
+pub async fn revoke_all_of_customer(
+    conn: &mut AsyncPgConnection,
+    customer_id: Uuid,
+    at: DateTime<Utc>,
+) -> QueryResult<usize> {
+    let agents_of_customer = agents::table
+        .filter(agents::customer_id.eq(customer_id))
+        .select(agents::id);
+    diesel::update(sessions::table)
+        .filter(sessions::agent_id.eq_any(agents_of_customer))
+        .filter(sessions::tm_revoke.is_null())
+        .set(sessions::tm_revoke.eq(at))
+        .execute(conn)
+        .await
+}
+
 /// Removes sessions that expired more than a day ago; they can never be used again.
 pub async fn delete_expired(conn: &mut AsyncPgConnection) -> QueryResult<usize> {
     let cutoff = chrono::Utc::now() - chrono::Duration::days(1);
