@@ -25,6 +25,9 @@ pub struct AppInner {
     pub login_limiter: LoginLimiter,
     /// Access keys whose `tm_last_used` this process wrote in the last minute.
     pub recently_used_keys: moka::sync::Cache<uuid::Uuid, ()>,
+    /// Hashes of access keys recently looked up and not found (a key is a
+    /// random 256-bit secret: one that was unknown cannot appear later).
+    pub unknown_access_keys: moka::sync::Cache<String, ()>,
     /// SQL statements sent by this process, for tests and benchmarks.
     pub statements: StatementCounter,
     pub metrics: Metrics,
@@ -94,6 +97,10 @@ impl AppState {
             recently_used_keys: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(crate::service::auth::KEY_USE_RECORD_INTERVAL)
+                .build(),
+            unknown_access_keys: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(Duration::from_secs(60))
                 .build(),
             statements,
             metrics,

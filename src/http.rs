@@ -19,7 +19,10 @@ use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
 use crate::graphql::limits::Limit;
-use crate::graphql::{ClientAddress, Credential, GraphqlExecutor, per_request_data};
+use crate::graphql::{
+    ClientAddress, Credential, GraphqlExecutor, RequestAuth, per_request_data,
+    refused_before_execution,
+};
 use crate::middleware;
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
@@ -139,7 +142,7 @@ fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMa
         "application/json"
     };
     let refused = refused_limits(&body);
-    let mut response = match serde_json::to_vec(&body) {
+    let mut response = match serde_json::to_vec(&Wire(&body)) {
         Ok(bytes) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -150,6 +153,45 @@ fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMa
     };
     response.extensions_mut().insert(refused);
     response
+}
+
+/// A response as it goes on the wire. One that failed before execution
+/// (unparsable, over a limit, invalid) has no `data` entry at all, as the
+/// GraphQL spec and GraphQL over HTTP ask, rather than `"data": null`.
+struct Wire<'a>(&'a BatchResponse);
+
+struct WireResponse<'a>(&'a async_graphql::Response);
+
+impl serde::Serialize for Wire<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        match self.0 {
+            BatchResponse::Single(response) => WireResponse(response).serialize(serializer),
+            BatchResponse::Batch(responses) => {
+                let mut seq = serializer.serialize_seq(Some(responses.len()))?;
+                for response in responses {
+                    seq.serialize_element(&WireResponse(response))?;
+                }
+                seq.end()
+            }
+        }
+    }
+}
+
+impl serde::Serialize for WireResponse<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let response = self.0;
+        if !refused_before_execution(response) {
+            return response.serialize(serializer);
+        }
+        let mut map = serializer.serialize_map(None)?;
+        map.serialize_entry("errors", &response.errors)?;
+        if !response.extensions.is_empty() {
+            map.serialize_entry("extensions", &response.extensions)?;
+        }
+        map.end()
+    }
 }
 
 /// The client's address: the TCP peer, or behind a trusted proxy the last
@@ -186,22 +228,20 @@ async fn execute(
     read_only: bool,
 ) -> Response {
     let max = state.app.config.max_batch_size;
+    let auth = RequestAuth::new(credential(headers));
     let batch = match batch {
         BatchRequest::Batch(requests) if requests.len() > max => {
             let error = Limit::Batch.error(format!("a batch may hold at most {max} operations"));
             let body = BatchResponse::Single(async_graphql::Response::from_errors(vec![error]));
             return json_response(StatusCode::BAD_REQUEST, body, headers);
         }
-        BatchRequest::Single(request) => BatchRequest::Single(per_request_data(
-            request,
-            &state.app,
-            credential(headers),
-            client,
-        )),
+        BatchRequest::Single(request) => {
+            BatchRequest::Single(per_request_data(request, &state.app, auth, client))
+        }
         BatchRequest::Batch(requests) => BatchRequest::Batch(
             requests
                 .into_iter()
-                .map(|r| per_request_data(r, &state.app, credential(headers), client))
+                .map(|r| per_request_data(r, &state.app, auth.clone(), client))
                 .collect(),
         ),
     };
@@ -211,10 +251,7 @@ async fn execute(
     // a path) is a 400; errors raised by fields still answer 200.
     let status = match &response {
         BatchResponse::Single(r)
-            if wants_graphql_response(headers)
-                && r.data == async_graphql::Value::Null
-                && r.is_err()
-                && r.errors.iter().all(|e| e.path.is_empty()) =>
+            if wants_graphql_response(headers) && refused_before_execution(r) =>
         {
             StatusCode::BAD_REQUEST
         }

@@ -1,5 +1,8 @@
 //! Per-request data: the caller's credential, resolved into a `Principal`
-//! at most once per request and only if a field needs it, and fresh loaders.
+//! at most once per HTTP request (shared by every operation of a batch) and
+//! only if a field needs it, and fresh loaders.
+
+use std::sync::Arc;
 
 use async_graphql::Context;
 use async_graphql::dataloader::{DataLoader, HashMapCache};
@@ -30,9 +33,25 @@ impl std::fmt::Debug for Credential {
     }
 }
 
-struct RequestAuth {
+/// The credential of one HTTP request and what it resolved to. A refused
+/// credential is remembered too, so that a batch of operations with a bad
+/// credential costs one lookup, not one per operation.
+pub struct RequestAuth {
     credential: Credential,
-    principal: OnceCell<Principal>,
+    principal: OnceCell<Result<Principal, Refused>>,
+}
+
+/// The credential was checked and is not valid.
+#[derive(Clone, Copy, Debug)]
+struct Refused;
+
+impl RequestAuth {
+    pub fn new(credential: Credential) -> Arc<Self> {
+        Arc::new(Self {
+            credential,
+            principal: OnceCell::new(),
+        })
+    }
 }
 
 /// The client's IP address, for the login limiter.
@@ -43,7 +62,7 @@ pub struct ClientAddress(pub Option<std::net::IpAddr>);
 pub fn per_request_data(
     request: async_graphql::Request,
     state: &AppState,
-    credential: Credential,
+    auth: Arc<RequestAuth>,
     client: ClientAddress,
 ) -> async_graphql::Request {
     let loader: GuestAgents = DataLoader::with_cache(
@@ -51,13 +70,7 @@ pub fn per_request_data(
         tokio::spawn,
         HashMapCache::default(),
     );
-    request
-        .data(RequestAuth {
-            credential,
-            principal: OnceCell::new(),
-        })
-        .data(loader)
-        .data(client)
+    request.data(auth).data(loader).data(client)
 }
 
 pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
@@ -67,13 +80,24 @@ pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
 /// The authenticated caller, or `UNAUTHENTICATED`.
 pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
     let auth = ctx
-        .data::<RequestAuth>()
+        .data::<Arc<RequestAuth>>()
         .map_err(|_| AppError::Unauthenticated)?;
     let token = match &auth.credential {
         Credential::Bearer(token) => token,
         Credential::None | Credential::Malformed => return Err(AppError::Unauthenticated),
     };
-    auth.principal
-        .get_or_try_init(|| service::auth::resolve_credential(state(ctx), token))
-        .await
+    let resolved = auth
+        .principal
+        .get_or_try_init(|| async {
+            match service::auth::resolve_credential(state(ctx), token).await {
+                Ok(principal) => Ok(Ok(principal)),
+                Err(AppError::Unauthenticated) => Ok(Err(Refused)),
+                // Not a verdict on the credential (the database is away): not remembered.
+                Err(other) => Err(other),
+            }
+        })
+        .await?;
+    resolved
+        .as_ref()
+        .map_err(|Refused| AppError::Unauthenticated)
 }

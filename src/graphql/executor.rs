@@ -94,6 +94,8 @@ impl GraphqlExecutor {
     /// Executes one request. `read_only` requests (GET) may not hold a mutation.
     pub async fn execute(&self, mut request: Request, read_only: bool) -> Response {
         let started = Instant::now();
+        let operation_name =
+            loggable_operation_name(request.operation_name.as_deref()).map(str::to_owned);
         let prepared = if request.query.len() > PARSE_IN_PLACE_BYTES {
             let (returned, prepared) = self.prepare_off_the_runtime(request, read_only).await;
             request = returned;
@@ -120,7 +122,7 @@ impl GraphqlExecutor {
         for error in &mut response.errors {
             assign_code(error);
         }
-        self.observe(&operation, &response, started);
+        self.observe(&operation, operation_name.as_deref(), &response, started);
         response
     }
 
@@ -256,7 +258,13 @@ impl GraphqlExecutor {
         Ok(checked)
     }
 
-    fn observe(&self, operation: &str, response: &Response, started: Instant) {
+    fn observe(
+        &self,
+        operation: &str,
+        operation_name: Option<&str>,
+        response: &Response,
+        started: Instant,
+    ) {
         let elapsed = started.elapsed();
         let operation = if refused_before_execution(response) || operation.is_empty() {
             "invalid"
@@ -278,12 +286,24 @@ impl GraphqlExecutor {
         // Variables are never logged: they carry passwords.
         tracing::info!(
             operation,
+            operation_name,
             outcome,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
             errors = response.errors.len(),
             "graphql operation"
         );
     }
+}
+
+/// The client's `operationName` as it may appear in a log line: a GraphQL
+/// name (letters, digits, `_`) of at most 64 characters, else `"invalid"`.
+/// It is what people search logs for, and it is chosen by the client.
+fn loggable_operation_name(name: Option<&str>) -> Option<&str> {
+    let name = name?;
+    let valid = (1..=64).contains(&name.len())
+        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    Some(if valid { name } else { "invalid" })
 }
 
 struct Prepared {
@@ -294,7 +314,7 @@ struct Prepared {
 
 /// Failed before execution: unparsable, over a limit, or invalid (no data,
 /// and no error belongs to a field).
-fn refused_before_execution(response: &Response) -> bool {
+pub fn refused_before_execution(response: &Response) -> bool {
     response.data == async_graphql::Value::Null
         && response.is_err()
         && response.errors.iter().all(|e| e.path.is_empty())

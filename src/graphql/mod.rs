@@ -15,8 +15,8 @@ mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
-pub use context::{ClientAddress, Credential, per_request_data};
-pub use executor::GraphqlExecutor;
+pub use context::{ClientAddress, Credential, RequestAuth, per_request_data};
+pub use executor::{GraphqlExecutor, refused_before_execution};
 
 use crate::app::AppState;
 use crate::config::Config;

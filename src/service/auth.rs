@@ -253,18 +253,28 @@ pub(crate) async fn revoking<T>(
         return Ok(result);
     }
     state.credentials.invalidate_all();
-    let listeners = listening_servers(state).await?;
-    if listeners > 0
-        && !state
-            .credentials
-            .wait_for_acks(acks, payload, listeners, REVOCATION_ACK_WAIT)
-            .await
-    {
-        tracing::warn!(
+    // The change is committed: from here on, a failure to confirm it
+    // everywhere is logged, and the answer still reports what was stored.
+    match listening_servers(state).await {
+        Ok(0) => {}
+        Ok(listeners) => {
+            if !state
+                .credentials
+                .wait_for_acks(acks, payload, listeners, REVOCATION_ACK_WAIT)
+                .await
+            {
+                tracing::warn!(
+                    payload,
+                    listeners,
+                    "not every server acknowledged a revocation in time"
+                );
+            }
+        }
+        Err(error) => tracing::warn!(
             payload,
-            listeners,
-            "not every server acknowledged a revocation in time"
-        );
+            error = %crate::error::error_chain(&error),
+            "a revocation was stored but its acknowledgements could not be awaited"
+        ),
     }
     Ok(result)
 }
@@ -334,10 +344,17 @@ async fn resolve_access_key(state: &AppState, key_text: &str) -> AppResult<Princ
     let (principal, expires_at) = match state.credentials.get(&key) {
         Some(cached) => (cached.principal, cached.expires_at),
         None => {
+            // Made-up keys cost a query each otherwise: remember them briefly.
+            if state.unknown_access_keys.contains_key(&hash) {
+                return Err(AppError::Unauthenticated);
+            }
             let epoch = state.credentials.epoch();
-            let row = access_key_rows::find_live_by_hash(&mut *state.conn().await?, &hash)
-                .await?
-                .ok_or(AppError::Unauthenticated)?;
+            let Some(row) =
+                access_key_rows::find_live_by_hash(&mut *state.conn().await?, &hash).await?
+            else {
+                state.unknown_access_keys.insert(hash, ());
+                return Err(AppError::Unauthenticated);
+            };
             let principal = Principal::access_key(row.id, row.customer_id);
             state
                 .credentials

@@ -375,3 +375,95 @@ async fn parse_errors_give_position_and_reason_without_quoting_the_document() {
         "the logs quote the document"
     );
 }
+
+#[tokio::test]
+async fn a_batch_with_a_made_up_access_key_costs_one_lookup() {
+    let app = TestApp::spawn().await;
+    let key = format!("vb_{}", "x".repeat(43));
+    let batch: Vec<Value> = (0..10)
+        .map(|_| json!({ "query": "{ me { permissions } }" }))
+        .collect();
+    let send = || {
+        app.http()
+            .post(app.graphql_url())
+            .bearer_auth(&key)
+            .json(&batch)
+            .send()
+    };
+    let before = app.statements();
+    let body: Value = send().await.unwrap().json().await.unwrap();
+    assert_eq!(body.as_array().unwrap().len(), 10);
+    for answer in body.as_array().unwrap() {
+        assert_eq!(error_code(answer), "UNAUTHENTICATED", "{answer}");
+    }
+    let first = app.statements() - before;
+    let before = app.statements();
+    let _: Value = send().await.unwrap().json().await.unwrap();
+    let again = app.statements() - before;
+    println!("made-up key: {first} statements for the first batch of 10, {again} for the next");
+    assert_eq!(first, 1, "one lookup for the whole batch");
+    assert_eq!(again, 0, "a key found unknown is remembered");
+}
+
+#[tokio::test]
+async fn documents_refused_before_execution_carry_no_data_entry() {
+    let app = TestApp::spawn().await;
+    for accept in ["application/json", "application/graphql-response+json"] {
+        for document in [
+            "{ nope }",
+            "{ me ",
+            "query { ...A } fragment A on Query { ...A }",
+        ] {
+            let response = app
+                .http()
+                .post(app.graphql_url())
+                .header("accept", accept)
+                .json(&json!({ "query": document }))
+                .send()
+                .await
+                .unwrap();
+            let status = response.status().as_u16();
+            let body: Value = response.json().await.unwrap();
+            assert!(body.get("data").is_none(), "{accept} {document}: {body}");
+            assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+            let expected = if accept == "application/json" {
+                200
+            } else {
+                400
+            };
+            assert_eq!(status, expected, "{accept} {document}");
+        }
+    }
+    // Execution errors keep their data entry (null here, as `me` is non-null).
+    let (_, body) = post(&app, json!({ "query": "{ me { permissions } }" })).await;
+    assert!(body.get("data").is_some(), "{body}");
+}
+
+#[tokio::test]
+async fn operation_log_lines_name_the_client_operation_safely() {
+    let app = TestApp::spawn().await;
+    let (_, body) = post(
+        &app,
+        json!({ "query": "query ListThings { __typename } query Other { __typename }", "operationName": "ListThings" }),
+    )
+    .await;
+    assert_eq!(body["data"]["__typename"], "Query", "{body}");
+    let hostile = "Evil\nFAKE LOG LINE operation=\"mutation login\"";
+    let _ = post(
+        &app,
+        json!({ "query": "query Q { __typename }", "operationName": hostile }),
+    )
+    .await;
+    let logs = crate::harness::captured_logs();
+    assert!(
+        logs.lines().any(|l| l.contains("graphql operation")
+            && l.contains("operation_name=\"ListThings\"")
+            && l.contains("operation=\"query __typename\"")),
+        "no operation line names ListThings"
+    );
+    assert!(
+        !logs.contains("FAKE LOG LINE"),
+        "the client's name reached the log as is"
+    );
+    assert!(logs.contains("operation_name=\"invalid\""));
+}

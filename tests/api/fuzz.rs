@@ -5,7 +5,9 @@
 //! `FUZZ_CASES` sets the number of cases (default 1500).
 
 use async_graphql::{Request, Variables};
-use customer_api::graphql::{ClientAddress, Credential, GraphqlExecutor, per_request_data};
+use customer_api::graphql::{
+    ClientAddress, Credential, GraphqlExecutor, RequestAuth, per_request_data,
+};
 use proptest::prelude::*;
 use proptest::test_runner::{Config as RunnerConfig, TestCaseError, TestRunner};
 use serde_json::{Value, json};
@@ -255,7 +257,7 @@ fn arbitrary_requests_never_panic_or_fail_internally() {
         let request = per_request_data(
             Request::new(query.clone()).variables(Variables::from_json(variables)),
             &app.state,
-            Credential::Bearer(admin.clone()),
+            RequestAuth::new(Credential::Bearer(admin.clone())),
             ClientAddress(None),
         );
         let response = runtime.block_on(executor.execute(request, false));
