@@ -10,6 +10,7 @@ use crate::auth::limiter::{LimiterSettings, LoginLimiter};
 use crate::auth::{PasswordHasher, TokenSigner};
 use crate::config::{Config, Secret};
 use crate::db::{self, DbConn, DbPool, PoolSettings, StatementCounter};
+use crate::error::AppError;
 use crate::error::AppResult;
 use crate::metrics::Metrics;
 
@@ -28,6 +29,8 @@ pub struct AppInner {
     /// Hashes of access keys recently looked up and not found (a key is a
     /// random 256-bit secret: one that was unknown cannot appear later).
     pub unknown_access_keys: moka::sync::Cache<String, ()>,
+    /// The number of live customers, shared by concurrent `totalCount`s.
+    pub customer_count: crate::service::shared_count::SharedCount,
     /// SQL statements sent by this process, for tests and benchmarks.
     pub statements: StatementCounter,
     pub metrics: Metrics,
@@ -102,6 +105,7 @@ impl AppState {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            customer_count: Default::default(),
             statements,
             metrics,
             _listener: listener,
@@ -116,7 +120,59 @@ impl AppState {
         Ok(state)
     }
 
-    pub async fn conn(&self) -> AppResult<DbConn> {
-        Ok(self.pool.get().await?)
+    /// A pooled connection. Inside `with_connection_share` (every HTTP
+    /// request), at most that many connections are held at once by the
+    /// request: a batch of aliased fields waits for its own connections to
+    /// come back instead of taking the whole pool from other clients.
+    pub async fn conn(&self) -> AppResult<Conn> {
+        let share = REQUEST_CONNECTIONS.try_with(Clone::clone).ok();
+        let permit = match share {
+            Some(share) => Some(
+                share
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| AppError::internal("connection share closed"))?,
+            ),
+            None => None,
+        };
+        Ok(Conn {
+            inner: self.pool.get().await?,
+            _permit: permit,
+        })
+    }
+}
+
+tokio::task_local! {
+    static REQUEST_CONNECTIONS: Arc<tokio::sync::Semaphore>;
+}
+
+/// Runs `work` (one HTTP request) with a share of at most `connections`
+/// database connections held at once.
+pub async fn with_connection_share<T>(connections: usize, work: impl Future<Output = T>) -> T {
+    REQUEST_CONNECTIONS
+        .scope(
+            Arc::new(tokio::sync::Semaphore::new(connections.max(1))),
+            work,
+        )
+        .await
+}
+
+/// A pooled connection, counted against its request's share while held.
+pub struct Conn {
+    inner: DbConn,
+    _permit: Option<tokio::sync::OwnedSemaphorePermit>,
+}
+
+impl std::ops::Deref for Conn {
+    type Target = diesel_async::AsyncPgConnection;
+
+    fn deref(&self) -> &Self::Target {
+        &self.inner
+    }
+}
+
+impl std::ops::DerefMut for Conn {
+    fn deref_mut(&mut self) -> &mut Self::Target {
+        &mut self.inner
     }
 }

@@ -15,6 +15,7 @@
 //! | `LOGIN_FAILURE_WINDOW_SECONDS` | `300` | sliding window of the login limits |
 //! | `TRUST_FORWARDED_FOR` | `false` | read the client address from `X-Forwarded-For` (behind a proxy only) |
 //! | `DB_POOL_SIZE` | `16` | maximum database connections |
+//! | `DB_CONNECTIONS_PER_REQUEST` | `4` | most database connections one HTTP request holds at once |
 //! | `DB_POOL_TIMEOUT_MS` | `5000` | longest wait for, or to open, a connection |
 //! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` on every connection |
 //! | `REQUEST_TIMEOUT_MS` | `30000` | deadline of a whole HTTP request |
@@ -142,6 +143,12 @@ pub struct Config {
     /// Maximum number of database connections.
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
+
+    /// Most database connections one HTTP request holds at once (its other
+    /// fields wait for them), so that one batch cannot take the whole pool.
+    #[arg(long, env = "DB_CONNECTIONS_PER_REQUEST", default_value_t = 4,
+          value_parser = clap::value_parser!(u16).range(1..))]
+    pub db_connections_per_request: u16,
 
     /// Longest wait for a pooled connection, and to open a new one, in milliseconds.
     #[arg(long, env = "DB_POOL_TIMEOUT_MS", default_value_t = 5_000)]

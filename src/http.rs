@@ -37,6 +37,7 @@ pub fn router(app: AppState) -> Router {
     let graphql = GraphqlExecutor::new(app.clone());
     let timeout = Duration::from_millis(app.config.request_timeout_ms);
     let body_limit = app.config.max_body_bytes;
+    let connections_per_request = app.config.db_connections_per_request;
     let cors = cors_layer(&app.config.cors_allowed_origins);
     Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
@@ -57,6 +58,14 @@ pub fn router(app: AppState) -> Router {
         .layer(axum::middleware::from_fn(middleware::shaped_refusals))
         .layer(cors)
         .layer(axum::middleware::from_fn(middleware::request_id))
+        .layer(axum::middleware::from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                crate::app::with_connection_share(
+                    usize::from(connections_per_request),
+                    next.run(request),
+                )
+            },
+        ))
 }
 
 /// Cross-origin access for the configured frontend origins only; none by default.

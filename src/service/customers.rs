@@ -99,7 +99,12 @@ pub async fn list(
 /// How many live customers there are. Super admins only.
 pub async fn count(state: &AppState, principal: &Principal) -> AppResult<i64> {
     principal.require_super_admin()?;
-    Ok(customer::count_live(&mut *state.conn().await?).await?)
+    state
+        .customer_count
+        .get(&state.credentials, || async {
+            Ok(customer::count_live(&mut *state.conn().await?).await?)
+        })
+        .await
 }
 
 /// One customer: super admins see any, deleted ones included; a customer's
@@ -159,6 +164,7 @@ pub async fn create(
         .await
     })
     .await?;
+    state.customer_count.invalidate();
     tracing::info!(customer_id = %customer.id, guest_agent_id = %guest.id, "created customer");
     Ok(customer)
 }
@@ -217,6 +223,7 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
     })
     .await?;
     if newly_deleted {
+        state.customer_count.invalidate();
         tracing::info!(customer_id = %row.id, "deleted customer");
     }
     Ok(row)

@@ -7,7 +7,7 @@ use chrono::{DateTime, FixedOffset, Utc};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
-use crate::harness::{TestApp, error_code, error_field};
+use crate::harness::{TestApp, error_code, error_field, eventually};
 
 const ME: &str = "{ me { agent { id } customer { id } permissions } }";
 /// A request that needs a valid credential (of a CUSTOMER_ADMIN or better)
@@ -529,8 +529,10 @@ async fn access_key_expired_is_unauthenticated_but_still_listed() {
 
 /// An operator's direct SQL change reaches warm caches through the trigger's
 /// NOTIFY, which is asynchronous: it must land within moments, not at once.
-/// (Changes made through the API wait for every replica's acknowledgement:
-/// see `delete_access_key_is_refused_at_once_on_every_replica`.)
+/// Each server acknowledges it once its cache is dropped; from then on the
+/// very next request is refused. (Changes made through the API wait for
+/// every replica's acknowledgement: see
+/// `delete_access_key_is_refused_at_once_on_every_replica`.)
 #[tokio::test]
 async fn access_key_expired_by_sql_stops_working_on_warm_caches_promptly() {
     let app = TestApp::spawn().await;
@@ -544,33 +546,20 @@ async fn access_key_expired_by_sql_stops_working_on_warm_caches_promptly() {
         let body = server.gql(Some(&key), PROBE, json!({})).await;
         assert!(body["errors"].is_null(), "{body}");
     }
-    let db = app.db.client().await;
-    db.execute(
-        "UPDATE access_keys SET tm_expire = now() - interval '1 second' WHERE id = $1::text::uuid",
-        &[&id],
-    )
-    .await
-    .unwrap();
-    let started = std::time::Instant::now();
+    // Waits (at most 5 s) for both servers' acknowledgements.
+    let expired = app
+        .change_credentials_in_sql(
+            "access_keys",
+            "UPDATE access_keys SET tm_expire = now() - interval '1 second' \
+             WHERE id = $1::text::uuid RETURNING id::text",
+            &[&id],
+        )
+        .await;
+    assert_eq!(expired, vec![id]);
     for (server, name) in [(&app, "app"), (&replica, "replica")] {
-        loop {
-            let body = server.gql(Some(&key), PROBE, json!({})).await;
-            if body["errors"].is_array() {
-                assert_eq!(error_code(&body), "UNAUTHENTICATED", "{name}: {body}");
-                break;
-            }
-            assert!(
-                started.elapsed() < std::time::Duration::from_secs(2),
-                "{name} still accepts the expired key after {:?}",
-                started.elapsed()
-            );
-            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
-        }
+        let body = server.gql(Some(&key), PROBE, json!({})).await;
+        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{name}: {body}");
     }
-    println!(
-        "expiry by SQL reached both warm caches in {:?}",
-        started.elapsed()
-    );
 }
 
 #[tokio::test]
@@ -582,40 +571,56 @@ async fn access_key_use_sets_tm_last_used_at_most_once_a_minute() {
         .create_access_key_ok(&admin, json!({ "customerId": customer }))
         .await;
     let db = app.db.client().await;
-    let last_used = || async {
-        db.query_one(
-            "SELECT tm_last_used::text, tm_last_used > now() - interval '10 seconds' FROM access_keys WHERE id = $1::text::uuid",
-            &[&id],
-        )
-        .await
-        .map(|row| (row.get::<_, Option<String>>(0), row.get::<_, Option<bool>>(1)))
-        .unwrap()
+    let last_used = |id: String| {
+        let db = &db;
+        async move {
+            db.query_one(
+                "SELECT tm_last_used::text, tm_last_used > now() - interval '10 seconds' FROM access_keys WHERE id = $1::text::uuid",
+                &[&id],
+            )
+            .await
+            .map(|row| (row.get::<_, Option<String>>(0), row.get::<_, Option<bool>>(1)))
+            .unwrap()
+        }
     };
-    assert_eq!(last_used().await, (None, None), "unused so far");
+    assert_eq!(last_used(id.clone()).await, (None, None), "unused so far");
 
     let body = app
         .gql(Some(&key), OWN_CUSTOMER, json!({ "id": customer }))
         .await;
     assert!(body["errors"].is_null(), "{body}");
-    // The write may happen after the response: give it a moment.
-    let mut first = last_used().await;
-    for _ in 0..40 {
-        if first.0.is_some() {
-            break;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        first = last_used().await;
-    }
-    assert!(first.0.is_some(), "the first use sets tm_last_used");
+    // The write happens in the background, possibly after the response.
+    let first = eventually(
+        "the first use sets tm_last_used",
+        std::time::Duration::from_secs(10),
+        || async {
+            let found = last_used(id.clone()).await;
+            found.0.is_some().then_some(found)
+        },
+    )
+    .await;
     assert_eq!(first.1, Some(true), "tm_last_used is now: {first:?}");
 
     for _ in 0..3 {
         let body = app.gql(Some(&key), ME, json!({})).await;
         assert!(body["errors"].is_null(), "{body}");
     }
-    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    // A write those uses queued in the background could land after their
+    // responses. The first use of another key queues one after them: once
+    // it has landed, theirs would have too.
+    let (fence_id, fence) = app
+        .create_access_key_ok(&admin, json!({ "customerId": customer }))
+        .await;
+    let body = app.gql(Some(&fence), ME, json!({})).await;
+    assert!(body["errors"].is_null(), "{body}");
+    eventually(
+        "the other key's first use sets its tm_last_used",
+        std::time::Duration::from_secs(10),
+        || async { last_used(fence_id.clone()).await.0 },
+    )
+    .await;
     assert_eq!(
-        last_used().await,
+        last_used(id.clone()).await,
         first,
         "uses within the minute write nothing"
     );
@@ -623,7 +628,13 @@ async fn access_key_use_sets_tm_last_used_at_most_once_a_minute() {
     let listed = app
         .gql(Some(&admin), LIST, json!({ "customerId": customer }))
         .await;
-    let shown = &listed["data"]["accessKeys"]["edges"][0]["node"]["tmLastUsed"];
+    let shown = listed["data"]["accessKeys"]["edges"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|edge| edge["node"]["id"] == id.as_str())
+        .map(|edge| edge["node"]["tmLastUsed"].clone())
+        .unwrap_or_else(|| panic!("{id} listed: {listed}"));
     assert!(shown.is_string(), "tmLastUsed is exposed: {listed}");
 }
 

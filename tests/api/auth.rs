@@ -2,7 +2,7 @@
 
 use serde_json::json;
 
-use crate::harness::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, error_code};
+use crate::harness::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, captured_logs, error_code};
 
 const ME: &str =
     "{ me { agent { id username permissions } customer { id username } permissions } }";
@@ -101,30 +101,167 @@ async fn me_needs_a_valid_credential() {
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
 }
 
+/// HMAC-SHA256 (RFC 2104), written here so that the test signs tokens
+/// independently of the server's JWT library.
+fn hmac_sha256(key: &[u8], message: &[u8]) -> [u8; 32] {
+    use sha2::{Digest, Sha256};
+    const BLOCK: usize = 64;
+    let mut block = [0u8; BLOCK];
+    if key.len() > BLOCK {
+        block[..32].copy_from_slice(&Sha256::digest(key));
+    } else {
+        block[..key.len()].copy_from_slice(key);
+    }
+    let pad = |byte: u8| block.iter().map(|b| b ^ byte).collect::<Vec<u8>>();
+    let inner = Sha256::new()
+        .chain_update(pad(0x36))
+        .chain_update(message)
+        .finalize();
+    Sha256::new()
+        .chain_update(pad(0x5c))
+        .chain_update(inner)
+        .finalize()
+        .into()
+}
+
+fn base64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
+fn base64url_json(part: &str) -> serde_json::Value {
+    use base64::Engine;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(part)
+        .unwrap_or_else(|e| panic!("{part} is not base64url: {e}"));
+    serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A JWT of `claims`, signed with HS256 under `key`.
+fn sign_hs256(claims: &serde_json::Value, key: &[u8]) -> String {
+    let header = base64url(br#"{"alg":"HS256","typ":"JWT"}"#);
+    let payload = base64url(claims.to_string().as_bytes());
+    let signing_input = format!("{header}.{payload}");
+    let signature = base64url(&hmac_sha256(key, signing_input.as_bytes()));
+    format!("{signing_input}.{signature}")
+}
+
+#[test]
+fn hmac_sha256_matches_rfc_4231() {
+    let hex = |bytes: [u8; 32]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    assert_eq!(
+        hex(hmac_sha256(b"Jefe", b"what do ya want for nothing?")),
+        "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"
+    );
+    assert_eq!(
+        hex(hmac_sha256(
+            &[0xaa; 131],
+            b"Test Using Larger Than Block-Size Key - Hash Key First"
+        )),
+        "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"
+    );
+}
+
+/// The token names a real, live session of this server: only the signature
+/// tells a forgery apart, so a server that skipped the check (or consulted
+/// its cache of sessions before it) would accept it.
 #[tokio::test]
 async fn tokens_signed_by_another_server_key_are_rejected() {
     let app = TestApp::spawn().await;
-    let other = TestApp::spawn().await;
-    let foreign = other.admin_token().await;
-    let body = app.gql(Some(&foreign), ME, json!({})).await;
-    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    let genuine = app.admin_token().await;
+    let parts: Vec<&str> = genuine.split('.').collect();
+    assert_eq!(parts.len(), 3, "a JWT: {genuine}");
+    assert_eq!(base64url_json(parts[0])["alg"], "HS256");
+    let claims = base64url_json(parts[1]);
+    for claim in ["sub", "jti", "iat", "exp"] {
+        assert!(!claims[claim].is_null(), "{claim} in {claims}");
+    }
+    let own_key = app.state.config.token_secrets()[0].expose().to_owned();
+    // Another server's key, as the harness makes them: 48 bytes.
+    let other_key = format!("test-secret-{}", uuid::Uuid::new_v4());
+    assert!(other_key.len() >= 32);
+    let resigned = sign_hs256(&claims, own_key.as_bytes());
+    let forged = sign_hs256(&claims, other_key.as_bytes());
+    let unsigned = format!(
+        "{}.{}.",
+        base64url(br#"{"alg":"none","typ":"JWT"}"#),
+        base64url(claims.to_string().as_bytes())
+    );
+
+    let refused = |token: &str, what: &str| {
+        let (app, token, what) = (&app, token.to_owned(), what.to_owned());
+        async move {
+            let body = app.gql(Some(&token), ME, json!({})).await;
+            assert_eq!(error_code(&body), "UNAUTHENTICATED", "{what}: {body}");
+            assert!(body["data"].is_null(), "{what}: {body}");
+        }
+    };
+    let works = |token: &str, what: &str| {
+        let (app, token, what) = (&app, token.to_owned(), what.to_owned());
+        async move {
+            let body = app.gql(Some(&token), ME, json!({})).await;
+            assert_eq!(
+                body["data"]["me"]["agent"]["username"], ADMIN_USERNAME,
+                "{what}: {body}"
+            );
+        }
+    };
+    refused(&forged, "forged, cold cache").await;
+    refused(&unsigned, "alg none, cold cache").await;
+    works(&genuine, "the genuine token").await;
+    // The session is now cached: the signature must still be checked first.
+    refused(&forged, "forged, warm cache").await;
+    refused(&unsigned, "alg none, warm cache").await;
+    // The same claims signed by this test with the server's own key pass:
+    // the forgery differs in its key alone.
+    works(&resigned, "re-signed with the server's key").await;
+    works(&genuine, "the genuine token, still").await;
 }
 
+const OWN_CUSTOMER: &str = "query($id: UUID!) { customer(id: $id) { id } }";
+
+/// Statements one `customer(id)` request with `token` costs `app`.
+async fn request_cost(app: &TestApp, token: &str, customer_id: &str) -> u64 {
+    let before = app.statements();
+    let body = app
+        .gql(Some(token), OWN_CUSTOMER, json!({ "id": customer_id }))
+        .await;
+    assert_eq!(body["data"]["customer"]["id"], customer_id, "{body}");
+    app.statements() - before
+}
+
+/// The agent is deleted behind the server's back (in SQL) while its
+/// credential sits in the server's cache; `customer(id)` reads neither the
+/// agent nor the session, so only the credential check can refuse it.
 #[tokio::test]
 async fn deleted_agents_lose_access_on_the_next_request() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
-    app.create_customer_ok(&admin, "gone", "password1").await;
+    let customer_id = app.create_customer_ok(&admin, "gone", "password1").await;
     let token = app.token("gone", "password1").await;
-    let db = app.db.client().await;
-    db.execute(
-        "UPDATE agents SET tm_delete = now() WHERE username = 'gone'",
-        &[],
-    )
-    .await
-    .unwrap();
-    let body = app.gql(Some(&token), ME, json!({})).await;
+    request_cost(&app, &token, &customer_id).await;
+    // The super admin's credential is warm too: its cost is the resolver's alone.
+    request_cost(&app, &admin, &customer_id).await;
+    let resolver = request_cost(&app, &admin, &customer_id).await;
+    let warm = request_cost(&app, &token, &customer_id).await;
+    assert_eq!(
+        warm, resolver,
+        "the agent's credential is served from the cache (no statement of its own)"
+    );
+
+    let deleted = app
+        .change_credentials_in_sql(
+            "agents",
+            "UPDATE agents SET tm_delete = now() WHERE username = 'gone' RETURNING id::text",
+            &[],
+        )
+        .await;
+    assert_eq!(deleted.len(), 1);
+    let body = app
+        .gql(Some(&token), OWN_CUSTOMER, json!({ "id": customer_id }))
+        .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+    assert!(body["data"].is_null(), "{body}");
 }
 
 #[tokio::test]
@@ -156,25 +293,49 @@ async fn bootstrap_creates_one_super_admin_and_leaves_it_alone_after() {
 
 #[tokio::test]
 async fn bootstrap_without_a_password_generates_one_and_logs_it_once() {
-    let db = crate::harness::TestDb::create().await;
-    let mut config = customer_api::Config::with_database_url(db.url());
-    config.admin_username = format!("boot{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
-    config.admin_password = None;
-    crate::harness::init_log_capture();
-    customer_api::AppState::start(config.clone()).await.unwrap();
-    let logs = crate::harness::captured_logs();
-    let line = logs
+    let username = format!("boot{}", &uuid::Uuid::new_v4().simple().to_string()[..8]);
+    let app = TestApp::spawn_with(|c| {
+        c.admin_username = username.clone();
+        c.admin_password = None;
+    })
+    .await;
+    // A restart on the same database (or another replica) finds the super
+    // admin and neither generates nor logs a password again.
+    let restarted = app.replica().await;
+
+    let logs = captured_logs();
+    let lines: Vec<&str> = logs
         .lines()
-        .find(|l| l.contains("generated password") && l.contains(&config.admin_username))
-        .unwrap_or_else(|| panic!("no password line in logs"));
-    let password = line
+        .filter(|l| l.contains(&format!("username={username} ")))
+        .filter(|l| l.contains("password="))
+        .collect();
+    assert_eq!(lines.len(), 1, "one password line in all: {lines:#?}");
+    assert!(lines[0].contains("generated password"), "{}", lines[0]);
+    let password = lines[0]
         .split("password=")
         .nth(1)
         .unwrap()
         .split_whitespace()
         .next()
-        .unwrap();
+        .unwrap()
+        .to_owned();
     assert!(password.len() >= 20, "{password}");
+
+    // The logged password is the super admin's, on either process.
+    for (server, what) in [(&app, "first start"), (&restarted, "restart")] {
+        let body = server.login(&username, &password).await;
+        assert!(body["data"]["login"]["token"].is_string(), "{what}: {body}");
+        assert_eq!(
+            body["data"]["login"]["agent"]["permissions"],
+            json!(["PROJECT_SUPER_ADMIN", "CUSTOMER_ADMIN"]),
+            "{what}: {body}"
+        );
+    }
+    assert_eq!(
+        captured_logs().matches(password.as_str()).count(),
+        1,
+        "the password is in the logs that once, and logins with it add no copy"
+    );
 }
 
 #[tokio::test]

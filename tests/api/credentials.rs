@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, captured_logs, error_code, error_field,
+    ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, captured_logs, error_code, error_field, eventually,
 };
 
 const ME: &str = "{ me { agent { id } customer { id } permissions } }";
@@ -72,28 +72,45 @@ fn logged_in(body: &Value) -> bool {
     body["data"]["login"]["token"].is_string()
 }
 
-/// SQL statements sent by `server` so far, once no background work of the
-/// last request is still adding to them.
-async fn settled_statements(server: &TestApp) -> u64 {
-    let mut count = server.statements();
-    loop {
-        tokio::time::sleep(Duration::from_millis(100)).await;
-        let now = server.statements();
-        if now == count {
-            return count;
-        }
-        count = now;
-    }
+/// The `tmLastUsed` of an access key, as text.
+async fn last_used(server: &TestApp, key_id: &str) -> Option<String> {
+    server
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT tm_last_used::text FROM access_keys WHERE id = $1::text::uuid",
+            &[&key_id],
+        )
+        .await
+        .unwrap()
+        .get(0)
 }
 
-/// Statements one `customer(id)` request costs `server`, all told.
-async fn request_cost(server: &TestApp, credential: &str, customer_id: &str) -> u64 {
-    let before = settled_statements(server).await;
+/// Statements one `customer(id)` request costs `server`, all told. When the
+/// request is the first use of the access key `key_id` by `server`, its
+/// `tmLastUsed` write, made in the background after the response, is waited
+/// for (by its row) and counted too.
+async fn request_cost(
+    server: &TestApp,
+    credential: &str,
+    customer_id: &str,
+    first_use_of_key: Option<&str>,
+) -> u64 {
+    let before = server.statements();
     let body = server
         .gql(Some(credential), OWN_CUSTOMER, json!({ "id": customer_id }))
         .await;
     assert_eq!(body["data"]["customer"]["id"], customer_id, "{body}");
-    settled_statements(server).await - before
+    if let Some(key_id) = first_use_of_key {
+        eventually(
+            "the tmLastUsed write of a key's first use",
+            Duration::from_secs(10),
+            || async { last_used(server, key_id).await },
+        )
+        .await;
+    }
+    server.statements() - before
 }
 
 #[tokio::test]
@@ -398,7 +415,7 @@ async fn credential_check_costs_no_statement_on_a_warm_cache() {
     let admin = app.admin_token().await;
     let (customer_id, _) = customer(&app, &admin, "measured", "measured-password").await;
     let token = app.token("measured", "measured-password").await;
-    let (_, key) = app
+    let (key_id, key) = app
         .create_access_key_ok(&admin, json!({ "customerId": customer_id }))
         .await;
     // A process that has seen neither credential yet: its first request with
@@ -413,14 +430,28 @@ async fn credential_check_costs_no_statement_on_a_warm_cache() {
     for body in futures_util::future::join_all(warm_up).await {
         assert!(body["errors"].is_null(), "{body}");
     }
-    let resolver = request_cost(&replica, &admin, &customer_id).await;
+    let resolver = request_cost(&replica, &admin, &customer_id, None).await;
 
-    let token_cold = request_cost(&replica, &token, &customer_id).await;
-    let token_warm = request_cost(&replica, &token, &customer_id).await;
-    let token_warm_again = request_cost(&replica, &token, &customer_id).await;
-    let key_cold = request_cost(&replica, &key, &customer_id).await;
-    let key_warm = request_cost(&replica, &key, &customer_id).await;
-    let key_warm_again = request_cost(&replica, &key, &customer_id).await;
+    let token_cold = request_cost(&replica, &token, &customer_id, None).await;
+    let token_warm = request_cost(&replica, &token, &customer_id, None).await;
+    let token_warm_again = request_cost(&replica, &token, &customer_id, None).await;
+    assert_eq!(last_used(&replica, &key_id).await, None, "unused so far");
+    let key_cold = request_cost(&replica, &key, &customer_id, Some(&key_id)).await;
+    let first_use = last_used(&replica, &key_id).await;
+    let key_warm = request_cost(&replica, &key, &customer_id, None).await;
+    let key_warm_again = request_cost(&replica, &key, &customer_id, None).await;
+    // A write the warm uses queued in the background could land after they
+    // were counted: the first use of another key queues one after them, and
+    // once it has landed, theirs would have too.
+    let (fence_id, fence) = app
+        .create_access_key_ok(&admin, json!({ "customerId": customer_id }))
+        .await;
+    request_cost(&replica, &fence, &customer_id, Some(&fence_id)).await;
+    assert_eq!(
+        last_used(&replica, &key_id).await,
+        first_use,
+        "warm uses write no tmLastUsed"
+    );
     println!(
         "customer(id) statements: resolver alone (warm super admin) {resolver}; \
          login token cold {token_cold}, warm {token_warm}/{token_warm_again}; \

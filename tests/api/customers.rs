@@ -211,16 +211,34 @@ async fn create_customer_conflicts_on_a_taken_username_in_any_case() {
 
 #[tokio::test]
 async fn create_customer_race_for_one_username_has_exactly_one_winner() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(|c| {
+        // Room for all twelve at the database at once, and no statement
+        // timeout while they wait there for the test.
+        c.db_pool_size = 16;
+        c.db_statement_timeout_ms = 60_000;
+    })
+    .await;
     let admin = app.admin_token().await;
-    let attempts = (0..12).map(|i| {
+    // Each create hashes its password first, so unchecked they could reach
+    // the database one after the other. A lock on the table (inserts wait
+    // for it, reads do not) holds every one of them at its INSERT until all
+    // twelve are there; then they all go at once.
+    let gate = app.db.client().await;
+    gate.batch_execute("BEGIN; LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let attempts = futures_util::future::join_all((0..12).map(|i| {
         let username = if i % 2 == 0 { "racer" } else { "RACER" };
         app.create_customer(
             &admin,
             json!({ "username": username, "password": "password1" }),
         )
-    });
-    let bodies = futures_util::future::join_all(attempts).await;
+    }));
+    let release = async {
+        app.until_statements_wait_on_locks(12).await;
+        gate.batch_execute("COMMIT").await.unwrap();
+    };
+    let (bodies, ()) = tokio::join!(attempts, release);
     let winners = bodies.iter().filter(|b| b["errors"].is_null()).count();
     let conflicts = bodies
         .iter()
@@ -308,16 +326,22 @@ async fn customer_reader_rules_follow_the_permission_bits() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let id = app.create_customer_ok(&admin, "bits", "password1").await;
-    let db = app.db.client().await;
+    // One token throughout, its principal cached by its first use: a change
+    // made in SQL must reach the cache before the next request.
+    let token = app.token("bits", "password1").await;
+    let body = app
+        .gql(Some(&token), CUSTOMER_QUERY, json!({ "id": id }))
+        .await;
+    assert_eq!(body["data"]["customer"]["id"], id.as_str(), "{body}");
     for (permission, allowed) in [(16, false), (64, true), (32, true), (1, false)] {
-        db.execute(
-            "UPDATE agents SET permission = $1 WHERE lower(username) = 'bits'",
-            &[&permission],
-        )
-        .await
-        .unwrap();
-        // The principal is read per request, so the change applies to the next one.
-        let token = app.token("bits", "password1").await;
+        let changed = app
+            .change_credentials_in_sql(
+                "agents",
+                "UPDATE agents SET permission = $1 WHERE lower(username) = 'bits' RETURNING id::text",
+                &[&permission],
+            )
+            .await;
+        assert_eq!(changed.len(), 1);
         let body = app
             .gql(Some(&token), CUSTOMER_QUERY, json!({ "id": id }))
             .await;

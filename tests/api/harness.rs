@@ -577,3 +577,151 @@ impl Drop for Proxy {
         self.cut();
     }
 }
+
+/// Polls `probe` every 10 ms until it answers `Some`, failing the test with
+/// `what` if that takes longer than `limit`: for states reached in the
+/// background, with a deadline generous enough for a loaded machine.
+pub async fn eventually<T, F, Fut>(what: &str, limit: std::time::Duration, mut probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Option<T>>,
+{
+    let started = std::time::Instant::now();
+    loop {
+        if let Some(value) = probe().await {
+            return value;
+        }
+        assert!(
+            started.elapsed() < limit,
+            "{what}: not reached within {limit:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+}
+
+/// Where each server's credential listener acknowledges a change it has
+/// applied to its cache, as `<listener id>|<table>:<row id>` (see
+/// `src/auth/cache.rs`).
+const CREDENTIAL_ACK_CHANNEL: &str = "credential_change_acks";
+
+impl TestDb {
+    /// A direct connection that LISTENs on `channels`; the notifications it
+    /// hears arrive on the receiver as `(channel, payload)`.
+    pub async fn listener(
+        &self,
+        channels: &[&str],
+    ) -> (
+        tokio_postgres::Client,
+        tokio::sync::mpsc::UnboundedReceiver<(String, String)>,
+    ) {
+        use futures_util::StreamExt;
+        let (client, mut connection) = tokio_postgres::connect(&self.url(), NoTls).await.unwrap();
+        let (heard, notes) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
+            while let Some(Ok(message)) = messages.next().await {
+                if let tokio_postgres::AsyncMessage::Notification(note) = message {
+                    let note = (note.channel().to_owned(), note.payload().to_owned());
+                    if heard.send(note).is_err() {
+                        break;
+                    }
+                }
+            }
+        });
+        for channel in channels {
+            client
+                .batch_execute(&format!("LISTEN {channel}"))
+                .await
+                .unwrap();
+        }
+        (client, notes)
+    }
+}
+
+impl TestApp {
+    /// Runs `sql` on a direct connection, as an operator in psql would, then
+    /// waits until every server process listening on the database (this one,
+    /// its replicas) has acknowledged dropping its credential cache for each
+    /// row changed. `sql` changes rows of `table` and returns their ids
+    /// (`... RETURNING id::text`); they are returned. Fails the test if the
+    /// acknowledgements take longer than 5 s (they take milliseconds).
+    pub async fn change_credentials_in_sql(
+        &self,
+        table: &str,
+        sql: &str,
+        params: &[&(dyn tokio_postgres::types::ToSql + Sync)],
+    ) -> Vec<String> {
+        let (client, mut notes) = self.db.listener(&[CREDENTIAL_ACK_CHANNEL]).await;
+        let listeners: i64 = client
+            .query_one(
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
+                &[&customer_api::auth::cache::LISTENER_APPLICATION_NAME],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        assert!(
+            listeners > 0,
+            "no server is listening for credential changes"
+        );
+        let ids: Vec<String> = client
+            .query(sql, params)
+            .await
+            .unwrap()
+            .iter()
+            .map(|row| row.get(0))
+            .collect();
+        let started = std::time::Instant::now();
+        let mut pending: std::collections::HashMap<String, std::collections::HashSet<String>> = ids
+            .iter()
+            .map(|id| (format!("{table}:{id}"), Default::default()))
+            .collect();
+        let limit = std::time::Duration::from_secs(5);
+        while pending
+            .values()
+            .any(|acked| (acked.len() as i64) < listeners)
+        {
+            let note = tokio::time::timeout(limit.saturating_sub(started.elapsed()), notes.recv())
+                .await
+                .unwrap_or_else(|_| {
+                    panic!(
+                        "{listeners} listeners did not all acknowledge {pending:?} within {limit:?}"
+                    )
+                })
+                .expect("the listening connection stays up");
+            if let Some((listener, payload)) = note.1.split_once('|') {
+                if let Some(acked) = pending.get_mut(payload) {
+                    acked.insert(listener.to_owned());
+                }
+            }
+        }
+        println!(
+            "{} change(s) to {table} reached {listeners} cache(s) in {:?}",
+            ids.len(),
+            started.elapsed()
+        );
+        ids
+    }
+
+    /// Waits (at most 30 s) until `count` statements on this app's database
+    /// wait for a lock: the requests that sent them are provably in flight.
+    pub async fn until_statements_wait_on_locks(&self, count: i64) {
+        let observer = self.db.client().await;
+        eventually(
+            &format!("{count} statements waiting on locks"),
+            std::time::Duration::from_secs(30),
+            || async {
+                let waiting: i64 = observer
+                    .query_one(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
+                        &[],
+                    )
+                    .await
+                    .unwrap()
+                    .get(0);
+                (waiting >= count).then_some(())
+            },
+        )
+        .await
+    }
+}
