@@ -5,6 +5,7 @@
 //! |---|---|---|
 //! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/customer_api` | PostgreSQL to use; the database is created if missing |
 //! | `LISTEN_ADDR` | `127.0.0.1:8080` | address the HTTP server binds |
+//! | `METRICS_LISTEN_ADDR` | none | a separate address for `/metrics` and the probes; `/metrics` then leaves `LISTEN_ADDR` |
 //! | `TOKEN_SECRET` | random per process | keys that sign login tokens, comma-separated; the first signs, all verify |
 //! | `TOKEN_TTL_SECONDS` | `604800` (7 days) | lifetime of a login token |
 //! | `ADMIN_USERNAME` | `admin` | username of the bootstrap super admin |
@@ -97,6 +98,11 @@ pub struct Config {
     /// Address the HTTP server listens on.
     #[arg(long, env = "LISTEN_ADDR", default_value = "127.0.0.1:8080")]
     pub listen_addr: SocketAddr,
+
+    /// A second address serving `/metrics` (and the probes) for operators;
+    /// when set, `/metrics` is no longer served on `LISTEN_ADDR`.
+    #[arg(long, env = "METRICS_LISTEN_ADDR")]
+    pub metrics_listen_addr: Option<SocketAddr>,
 
     /// Keys that sign login tokens, comma-separated: the first signs, all
     /// verify, so a rotation lists the new key first and the old one after it

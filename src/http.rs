@@ -39,11 +39,14 @@ pub fn router(app: AppState) -> Router {
     let body_limit = app.config.max_body_bytes;
     let connections_per_request = app.config.db_connections_per_request;
     let cors = cors_layer(&app.config.cors_allowed_origins);
-    Router::new()
+    let mut public = Router::new()
         .route("/graphql", get(graphql_get).post(graphql_post))
         .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/readyz", get(readyz));
+    if app.config.metrics_listen_addr.is_none() {
+        public = public.route("/metrics", get(metrics));
+    }
+    public
         .merge(crate::graphiql::routes())
         .merge(crate::rest::routes(app.clone()))
         .with_state(HttpState { app, graphql })
@@ -66,6 +69,16 @@ pub fn router(app: AppState) -> Router {
                 )
             },
         ))
+}
+
+/// The operators' routes, for `METRICS_LISTEN_ADDR`: metrics and probes.
+pub fn operations_router(app: AppState) -> Router {
+    let graphql = GraphqlExecutor::new(app.clone());
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .with_state(HttpState { app, graphql })
 }
 
 /// Cross-origin access for the configured frontend origins only; none by default.

@@ -30,6 +30,12 @@ pub fn build_router(state: AppState) -> axum::Router {
     http::router(state)
 }
 
+/// Serves the operators' routes (`/metrics`, `/healthz`, `/readyz`) on
+/// `listener`, for `METRICS_LISTEN_ADDR`, until the process ends.
+pub async fn serve_operations(listener: TcpListener, state: AppState) -> std::io::Result<()> {
+    axum::serve(listener, http::operations_router(state)).await
+}
+
 /// Serves on `listener` until `shutdown` completes, then stops accepting,
 /// lets in-flight requests finish for at most `DRAIN_TIMEOUT_MS`, and closes
 /// the database pool. The listener is passed in so that tests can bind port 0.

@@ -123,6 +123,18 @@ async fn serve(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
         .await
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
+    if let Some(metrics_addr) = state.config.metrics_listen_addr {
+        let metrics = TcpListener::bind(metrics_addr)
+            .await
+            .map_err(|e| format!("cannot listen on {metrics_addr}: {e}"))?;
+        tracing::info!("serving metrics and probes on http://{metrics_addr}/metrics");
+        let state = state.clone();
+        tokio::spawn(async move {
+            if let Err(error) = customer_api::serve_operations(metrics, state).await {
+                tracing::error!(%error, "the metrics listener stopped");
+            }
+        });
+    }
     tracing::info!("listening on http://{addr}/graphql");
     customer_api::serve(listener, state, shutdown_signal()).await?;
     #[cfg(unix)]

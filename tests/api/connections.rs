@@ -148,3 +148,49 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
         .expect("answered");
     assert_eq!(status, 200);
 }
+
+#[tokio::test]
+async fn metrics_can_move_to_an_operators_listener() {
+    let app =
+        TestApp::spawn_with(|c| c.metrics_listen_addr = Some("127.0.0.1:0".parse().unwrap())).await;
+    let public = app
+        .http()
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(public.status(), 404, "metrics left the public port");
+    let probe = app
+        .http()
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(probe.status(), 200, "probes stay for load balancers");
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let operations = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(customer_api::serve_operations(listener, app.state.clone()));
+    let metrics = app
+        .http()
+        .get(format!("{operations}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(metrics.status(), 200);
+    assert!(
+        metrics
+            .text()
+            .await
+            .unwrap()
+            .contains("customer_api_http_connections")
+    );
+    let graphql = app
+        .http()
+        .post(format!("{operations}/graphql"))
+        .json(&serde_json::json!({ "query": "{ __typename }" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graphql.status(), 404, "the operators' port serves no API");
+}

@@ -14,6 +14,7 @@ mod hardening;
 mod integrity;
 mod operator;
 mod pagination;
+mod races;
 mod rest;
 mod schema;
 mod security;
