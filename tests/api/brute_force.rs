@@ -6,16 +6,7 @@
 
 use serde_json::{Value, json};
 
-use crate::harness::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, error_code};
-
-fn metric(app: &TestApp, line_start: &str) -> f64 {
-    let text = app.state.metrics.render(&app.state.pool.status());
-    text.lines()
-        .find(|line| line.starts_with(line_start))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
-}
+use crate::harness::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, error_code, metric};
 
 fn hashed_failures(app: &TestApp) -> f64 {
     metric(

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::TestApp;
+use crate::harness::{TestApp, metric};
 
 /// Liveness bound: before these limits existed, such connections stayed
 /// open for as long as the client wanted.
@@ -29,15 +29,6 @@ async fn read_until_closed(stream: &mut TcpStream) -> Vec<u8> {
             Err(_) => panic!("the server kept the connection open past {LIVENESS:?}"),
         }
     }
-}
-
-fn metric(app: &TestApp, line_start: &str) -> f64 {
-    let text = app.state.metrics.render(&app.state.pool.status());
-    text.lines()
-        .find(|line| line.starts_with(line_start))
-        .and_then(|line| line.rsplit(' ').next())
-        .and_then(|value| value.parse().ok())
-        .unwrap_or(0.0)
 }
 
 #[tokio::test]

@@ -344,7 +344,7 @@ async fn the_username_race_has_one_winner_across_two_processes() {
         server.create_customer(&admin, json!({ "username": if i % 3 == 0 { "duel" } else { "DUEL" }, "password": "password1" }))
     }));
     let release = async {
-        until_waiting_on_locks(&app, 10).await;
+        app.until_statements_wait_on_locks(10).await;
         gate.batch_execute("COMMIT").await.unwrap();
     };
     let (bodies, ()) = tokio::join!(attempts, release);
@@ -382,30 +382,6 @@ async fn hold_admin_row(app: &TestApp) -> tokio_postgres::Client {
     client
 }
 
-/// Waits until `count` statements of the application wait for a lock.
-async fn until_waiting_on_locks(app: &TestApp, count: i64) {
-    let observer = app.db.client().await;
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        let waiting: i64 = observer
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting >= count {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "{waiting} of {count} requests reached the lock"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
-
 fn admin_login(url: String) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     tokio::spawn(async move {
         reqwest::Client::new()
@@ -425,7 +401,7 @@ async fn shutdown_finishes_requests_in_flight_then_refuses_new_ones() {
     let mut app = TestApp::spawn_with(|c| c.login_max_failures = 100).await;
     let lock = hold_admin_row(&app).await;
     let in_flight: Vec<_> = (0..6).map(|_| admin_login(app.graphql_url())).collect();
-    until_waiting_on_locks(&app, 6).await;
+    app.until_statements_wait_on_locks(6).await;
     // Shutdown begins while all six are provably in flight; they finish
     // once the lock is released.
     let shutdown = {
@@ -466,7 +442,7 @@ async fn shutdown_cuts_off_requests_that_outlive_the_drain_timeout() {
     .await;
     let lock = hold_admin_row(&app).await;
     let stuck: Vec<_> = (0..8).map(|_| admin_login(app.graphql_url())).collect();
-    until_waiting_on_locks(&app, 8).await;
+    app.until_statements_wait_on_locks(8).await;
     let started = Instant::now();
     app.shutdown().await.unwrap();
     let took = started.elapsed();
@@ -572,7 +548,7 @@ async fn a_database_outage_fails_fast_loses_nothing_and_heals_by_itself() {
         .unwrap();
     let in_flight = futures_util::future::join_all((0..4).map(|i| create(format!("inflight{i}"))));
     let outage = async {
-        until_waiting_on_locks(&app, 4).await;
+        app.until_statements_wait_on_locks(4).await;
         proxy.cut();
         let cut = Instant::now();
         assert_eq!(

@@ -725,3 +725,14 @@ impl TestApp {
         .await
     }
 }
+
+/// The value of the first metric line of `app` that starts with `line_start`
+/// (name and labels), or 0 when there is none.
+pub fn metric(app: &TestApp, line_start: &str) -> f64 {
+    let text = app.state.metrics.render(&app.state.pool.status());
+    text.lines()
+        .find(|line| line.starts_with(line_start))
+        .and_then(|line| line.rsplit(' ').next())
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(0.0)
+}
