@@ -25,6 +25,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import { serverAudits } from 'graphql-http';
 import { chromium } from 'playwright-core';
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..');
@@ -332,6 +333,21 @@ async function main() {
 
   await step('no Content-Security-Policy violation and no page error', async () => {
     assert(problems.length === 0, problems.slice(0, 5).join('; '));
+  });
+
+  // The GraphQL-over-HTTP audit of graphql-http (the reference
+  // implementation of the spec): every MUST and SHOULD; MAYs are reported.
+  await step('every MUST and SHOULD of the graphql-http server audit passes', async () => {
+    const failures = [];
+    const notices = [];
+    for (const audit of serverAudits({ url: `${origin}/graphql` })) {
+      const result = await audit.fn();
+      if (result.status === 'error') failures.push(`${audit.name}: ${result.reason}`);
+      if (result.status === 'warn') failures.push(`${audit.name}: ${result.reason}`);
+      if (result.status === 'notice') notices.push(audit.name);
+    }
+    log(`graphql-http audit: ${failures.length} failed; MAY not taken: ${notices.join('; ') || 'none'}`);
+    assert(failures.length === 0, failures.slice(0, 5).join('; '));
   });
 }
 
