@@ -371,3 +371,39 @@ async fn webhook_uris_are_stored_exactly_as_validated_over_rest() {
         .get(0);
     assert_eq!(hostile, 0);
 }
+
+#[tokio::test]
+async fn timestamps_outside_what_every_surface_can_read_back_are_refused_by_the_database() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let id = app
+        .create_customer_ok(&admin, "dated", "a-long-password-1")
+        .await;
+    let client = app.db.client().await;
+    for (column, value) in [
+        ("tm_create", "10000-01-01 00:00:00+00"),
+        ("tm_update", "9999-06-01 00:00:00+00"),
+        ("tm_delete", "0100-01-01 00:00:00+00"),
+    ] {
+        let refused = client
+            .execute(
+                &format!("UPDATE customers SET {column} = $1::text::timestamptz WHERE id = $2::text::uuid"),
+                &[&value, &id],
+            )
+            .await;
+        let error = refused.expect_err(&format!("{column} = {value} was stored"));
+        assert!(
+            error.to_string().contains("in_range") || format!("{error:?}").contains("in_range"),
+            "{error:?}"
+        );
+    }
+    // The row still reads back, and so do its cursors.
+    let body = app
+        .gql(
+            Some(&admin),
+            "{ customers(first: 5) { edges { cursor } } }",
+            json!({}),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+}

@@ -1,0 +1,14 @@
+ALTER TABLE access_keys DROP CONSTRAINT access_keys_tm_expire_in_range;
+ALTER TABLE access_keys DROP CONSTRAINT access_keys_tm_last_used_in_range;
+ALTER TABLE access_keys DROP CONSTRAINT access_keys_tm_create_in_range;
+ALTER TABLE access_keys DROP CONSTRAINT access_keys_tm_update_in_range;
+ALTER TABLE access_keys DROP CONSTRAINT access_keys_tm_delete_in_range;
+ALTER TABLE agents DROP CONSTRAINT agents_tm_create_in_range;
+ALTER TABLE agents DROP CONSTRAINT agents_tm_update_in_range;
+ALTER TABLE agents DROP CONSTRAINT agents_tm_delete_in_range;
+ALTER TABLE customers DROP CONSTRAINT customers_tm_create_in_range;
+ALTER TABLE customers DROP CONSTRAINT customers_tm_update_in_range;
+ALTER TABLE customers DROP CONSTRAINT customers_tm_delete_in_range;
+ALTER TABLE sessions DROP CONSTRAINT sessions_tm_create_in_range;
+ALTER TABLE sessions DROP CONSTRAINT sessions_tm_expire_in_range;
+ALTER TABLE sessions DROP CONSTRAINT sessions_tm_revoke_in_range;
