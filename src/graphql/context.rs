@@ -77,7 +77,13 @@ pub fn state<'a>(ctx: &Context<'a>) -> &'a AppState {
     ctx.data_unchecked::<AppState>()
 }
 
-/// The authenticated caller, or `UNAUTHENTICATED`.
+/// Marks a request whose operation is a mutation: each of its fields checks
+/// the credential again (warm, that costs no SQL), so that a credential
+/// revoked while a long mutation runs stops the fields that come after.
+pub struct MutationOperation;
+
+/// The authenticated caller, or `UNAUTHENTICATED`. In a mutation, the
+/// credential is checked again on every call (see `MutationOperation`).
 pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
     let auth = ctx
         .data::<Arc<RequestAuth>>()
@@ -97,7 +103,16 @@ pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
             }
         })
         .await?;
-    resolved
+    let principal = resolved
         .as_ref()
-        .map_err(|Refused| AppError::Unauthenticated)
+        .map_err(|Refused| AppError::Unauthenticated)?;
+    if ctx.data_opt::<MutationOperation>().is_some() {
+        // Still valid now? The answer is cached per process and dropped on
+        // every revocation, so this is a lookup, not a query, when warm.
+        let now = service::auth::resolve_credential(state(ctx), token).await?;
+        if now.credential != principal.credential {
+            return Err(AppError::Unauthenticated);
+        }
+    }
+    Ok(principal)
 }

@@ -188,6 +188,17 @@ impl GraphqlExecutor {
         {
             return Err(Limit::MutationOverGet.error("mutations must be sent with POST"));
         }
+        let is_mutation = document
+            .operations
+            .iter()
+            .find(|(name, _)| match request.operation_name.as_deref() {
+                Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
+                None => true,
+            })
+            .is_some_and(|(_, op)| op.node.ty == OperationType::Mutation);
+        if is_mutation {
+            request.data.insert(super::context::MutationOperation);
+        }
         let operation = self
             .0
             .roots

@@ -653,3 +653,76 @@ async fn short_signing_keys_are_refused_and_logs_never_name_a_session() {
         "login and logout are logged with the session's tag: {tagged:#?}"
     );
 }
+
+/// The rule for work already running when its credential is revoked: each
+/// field of a mutation checks the credential again before it runs, so the
+/// fields after a revocation are refused; a field that passed its check
+/// before the revocation completes.
+#[tokio::test]
+async fn fields_of_a_mutation_after_a_logout_are_refused() {
+    let app = TestApp::spawn_with(|c| {
+        c.db_statement_timeout_ms = 360_000;
+        c.request_timeout_ms = 360_000;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    let blocker = app.db.client().await;
+    blocker
+        .batch_execute("BEGIN; LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
+        .await
+        .unwrap();
+    let fields: String = (0..20)
+        .map(|i| {
+            format!(
+                "c{i}: createCustomer(input: {{username: \"late-{i}\", password: \"a-long-password-1\"}}) {{ customer {{ id }} }} "
+            )
+        })
+        .collect();
+    let creating = {
+        let client = app.http().clone();
+        let url = app.graphql_url();
+        let admin = admin.clone();
+        tokio::spawn(async move {
+            client
+                .post(url)
+                .bearer_auth(admin)
+                .json(&json!({ "query": format!("mutation {{ {fields} }}") }))
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        })
+    };
+    // The first field is held at its insert, past its credential check.
+    app.until_statements_wait_on_locks(1).await;
+    let logout = app.logout(&admin).await;
+    assert_eq!(logout["data"]["logout"]["revoked"], true, "{logout}");
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let body = creating.await.unwrap();
+    let created: i64 = app
+        .db
+        .client()
+        .await
+        .query_one(
+            "SELECT count(*) FROM customers WHERE username LIKE 'late-%'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    println!("{created} of 20 creates committed after the logout answered");
+    assert_eq!(
+        created, 1,
+        "only the field already running completes: {body}"
+    );
+    assert!(body["data"]["c0"]["customer"]["id"].is_string(), "{body}");
+    let refused = body["errors"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["extensions"]["code"] == "UNAUTHENTICATED")
+        .count();
+    assert_eq!(refused, 19, "{body}");
+}
