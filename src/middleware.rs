@@ -57,7 +57,18 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
 pub async fn shaped_refusals(request: Request, next: Next) -> Response {
     let id = request.extensions().get::<RequestId>().cloned();
     let rest = crate::rest::is_rest_path(request.uri().path());
-    let response = next.run(request).await;
+    let mut response = shaped(next.run(request).await, rest, id);
+    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+        // The rest of the body is never read, so the connection cannot be
+        // reused: say so, rather than let the client's next request fail.
+        response
+            .headers_mut()
+            .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    }
+    response
+}
+
+fn shaped(response: Response, rest: bool, id: Option<RequestId>) -> Response {
     let is_json = response
         .headers()
         .get(header::CONTENT_TYPE)

@@ -34,6 +34,8 @@ pub fn refusal(status: axum::http::StatusCode) -> Option<axum::response::Respons
         StatusCode::PAYLOAD_TOO_LARGE => error::RestError::BodyTooLarge,
         StatusCode::SERVICE_UNAVAILABLE => error::RestError::DeadlinePassed,
         StatusCode::INTERNAL_SERVER_ERROR => error::RestError::Crashed,
+        // REST-looking paths that no route serves (`/v1.0/`, `/auth/x`).
+        StatusCode::NOT_FOUND => error::RestError::NoSuchEndpoint,
         _ => return None,
     };
     Some(error.into_response())

@@ -525,3 +525,64 @@ async fn a_flood_of_total_counts_costs_one_count_and_leaves_the_pool_to_others()
         .await;
     assert_eq!(body["data"]["customers"]["totalCount"], 3, "{body}");
 }
+
+#[tokio::test]
+async fn malformed_parameters_are_refused_without_quoting_them() {
+    let app = TestApp::spawn().await;
+    for (name, value) in [("variables", "\"hunter2\""), ("extensions", "\"hunter2\"")] {
+        let response = app
+            .http()
+            .get(app.graphql_url())
+            .query(&[("query", "{ __typename }"), (name, value)])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 400);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
+        assert!(!body.to_string().contains("hunter2"), "{body}");
+    }
+    let response = app
+        .http()
+        .post(app.graphql_url())
+        .header("content-type", "application/json")
+        .body(r#"{"query": "{ __typename }", "variables": "hunter2"}"#)
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert!(!body.to_string().contains("hunter2"), "{body}");
+}
+
+#[tokio::test]
+async fn oversized_bodies_close_the_connection_and_say_so() {
+    let app = TestApp::spawn().await;
+    for path in ["/graphql", "/v1.0/customers", "/auth/login"] {
+        let response = app
+            .http()
+            .post(format!("{}{path}", app.address))
+            .header("content-type", "application/json")
+            .body(vec![b' '; app.state.config.max_body_bytes + 1])
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 413, "{path}");
+        assert_eq!(response.headers()["connection"], "close", "{path}");
+    }
+}
+
+#[tokio::test]
+async fn rest_looking_paths_that_no_route_serves_answer_in_rest_shape() {
+    let app = TestApp::spawn().await;
+    for path in ["/v1.0/", "/auth/", "/auth/logout", "/auth/login/x"] {
+        let response = app
+            .http()
+            .get(format!("{}{path}", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 404, "{path}");
+        let body: Value = response.json().await.unwrap_or(Value::Null);
+        assert!(body["error"]["code"].is_string(), "{path}: {body}");
+    }
+}
