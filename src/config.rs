@@ -18,7 +18,7 @@
 //! | `DB_POOL_SIZE` | `16` | maximum database connections |
 //! | `DB_CONNECTIONS_PER_REQUEST` | `4` | most database connections one HTTP request holds at once |
 //! | `DB_POOL_TIMEOUT_MS` | `5000` | longest wait for, or to open, a connection |
-//! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` on every connection |
+//! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` and `idle_in_transaction_session_timeout` on every connection; a row commits at most 8 times this after its `tm_create` |
 //! | `REQUEST_TIMEOUT_MS` | `30000` | deadline of a whole HTTP request |
 //! | `DRAIN_TIMEOUT_MS` | `10000` | on shutdown, how long in-flight requests may finish |
 //! | `HTTP_HEADER_TIMEOUT_MS` | `10000` | time allowed for a request's head to arrive |
@@ -160,8 +160,11 @@ pub struct Config {
     #[arg(long, env = "DB_POOL_TIMEOUT_MS", default_value_t = 5_000)]
     pub db_pool_timeout_ms: u64,
 
-    /// PostgreSQL statement_timeout set on every connection, in milliseconds.
-    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000)]
+    /// PostgreSQL statement_timeout, and the same idle_in_transaction_session_timeout,
+    /// set on every connection, in milliseconds; together they bound how late
+    /// a row can commit after its tm_create (8 times this).
+    #[arg(long, env = "DB_STATEMENT_TIMEOUT_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..))]
     pub db_statement_timeout_ms: u64,
 
     /// Deadline of a whole HTTP request, in milliseconds.

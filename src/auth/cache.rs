@@ -8,12 +8,22 @@
 //! revocation holds on the very next request to any replica. Entries carry
 //! the epoch at which their database read started and are only served while
 //! that epoch is current, so a read racing with an invalidation never
-//! outlives it. While the listener is not connected the cache is bypassed
-//! (every request asks the database), because changes could go unheard.
+//! outlives it.
+//!
+//! The cache is trusted only under a lease: each heartbeat round trip on the
+//! listener connection proves that every change committed before it was
+//! sent has been heard (PostgreSQL delivers a notification before the answer
+//! to any later query on that connection), and extends the lease to
+//! `LEASE` after the heartbeat was sent. A listener that is disconnected,
+//! or stalled without either side noticing, stops extending it, and the
+//! cache is bypassed (every request asks the database) once it runs out.
+//! Because `LEASE` is shorter than `REVOCATION_ACK_WAIT`, a revoking request
+//! that has not heard back from a replica has waited long enough for that
+//! replica to stop trusting its cache.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::time::Duration;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
 
 use chrono::{DateTime, Utc};
 use futures_util::StreamExt;
@@ -31,7 +41,18 @@ pub const LISTENER_APPLICATION_NAME: &str = "customer-api credential listener";
 const MAX_ENTRIES: u64 = 100_000;
 /// A safety net only: invalidation does the real work.
 const MAX_AGE: Duration = Duration::from_secs(300);
-const HEALTH_CHECK_EVERY: Duration = Duration::from_secs(5);
+/// How long a revoking change waits for every listening server to
+/// acknowledge that it has dropped the revoked credential.
+pub const REVOCATION_ACK_WAIT: Duration = Duration::from_secs(2);
+/// How long one heartbeat lets the cache be trusted, counted from when it was
+/// sent. Shorter than `REVOCATION_ACK_WAIT`, with room for clock-rate drift
+/// and scheduling between the two processes.
+pub const LEASE: Duration = Duration::from_millis(1500);
+/// Several heartbeats per lease, so that one slow round trip does not make
+/// the cache lapse.
+const HEARTBEAT_EVERY: Duration = Duration::from_millis(400);
+const _: () = assert!(LEASE.as_millis() < REVOCATION_ACK_WAIT.as_millis());
+const _: () = assert!(3 * HEARTBEAT_EVERY.as_millis() <= LEASE.as_millis());
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum CredentialKey {
@@ -65,7 +86,10 @@ pub struct CredentialCache {
 struct Inner {
     entries: moka::sync::Cache<CredentialKey, CachedCredential>,
     epoch: AtomicU64,
-    listening: AtomicBool,
+    /// Until when (nanoseconds after `origin`) the cache may be trusted; 0
+    /// while no listener is connected.
+    trusted_until: AtomicU64,
+    origin: Instant,
     /// Payloads of the notifications heard, for callers that wait for their own.
     heard: broadcast::Sender<String>,
 }
@@ -79,7 +103,8 @@ impl Default for CredentialCache {
                     .time_to_live(MAX_AGE)
                     .build(),
                 epoch: AtomicU64::new(0),
-                listening: AtomicBool::new(false),
+                trusted_until: AtomicU64::new(0),
+                origin: Instant::now(),
                 heard: broadcast::channel(1024).0,
             }),
         }
@@ -93,7 +118,7 @@ impl CredentialCache {
     }
 
     pub fn get(&self, key: &CredentialKey) -> Option<CachedCredential> {
-        if !self.inner.listening.load(Ordering::SeqCst) {
+        if !self.is_listening() {
             return None;
         }
         self.inner
@@ -109,7 +134,7 @@ impl CredentialCache {
         expires_at: DateTime<Utc>,
         read_epoch: u64,
     ) {
-        if self.inner.listening.load(Ordering::SeqCst) && read_epoch == self.epoch() {
+        if self.is_listening() && read_epoch == self.epoch() {
             let entry = CachedCredential {
                 principal,
                 expires_at,
@@ -125,8 +150,28 @@ impl CredentialCache {
         self.inner.entries.invalidate_all();
     }
 
+    /// Whether the listener has proved, within its lease, that it hears
+    /// every change: only then is the cache served from.
     pub fn is_listening(&self) -> bool {
-        self.inner.listening.load(Ordering::SeqCst)
+        self.nanos_since_origin(Instant::now()) < self.inner.trusted_until.load(Ordering::SeqCst)
+    }
+
+    fn nanos_since_origin(&self, at: Instant) -> u64 {
+        u64::try_from(at.saturating_duration_since(self.inner.origin).as_nanos())
+            .unwrap_or(u64::MAX)
+    }
+
+    /// Trusts the cache until `LEASE` after `proved_at`, the moment a round
+    /// trip that the listener has since completed was sent.
+    fn extend_lease(&self, proved_at: Instant) {
+        let until = self.nanos_since_origin(proved_at + LEASE).max(1);
+        self.inner.trusted_until.fetch_max(until, Ordering::SeqCst);
+    }
+
+    fn end_lease(&self) {
+        self.inner.trusted_until.store(0, Ordering::SeqCst);
+        // Whatever was cached may have changed unheard while not listening.
+        self.invalidate_all();
     }
 
     /// Waits (at most `limit`) for the listener to connect, so that a server
@@ -178,12 +223,6 @@ impl CredentialCache {
         .unwrap_or(false)
     }
 
-    fn set_listening(&self, listening: bool) {
-        self.inner.listening.store(listening, Ordering::SeqCst);
-        // Whatever was cached may have changed unheard while not listening.
-        self.invalidate_all();
-    }
-
     /// Runs the listener, reconnecting with backoff whenever its connection
     /// fails, until the returned guard is dropped.
     pub fn spawn_listener(&self, database_url: String) -> ListenerGuard {
@@ -197,7 +236,7 @@ impl CredentialCache {
                         tracing::warn!(%error, "credential change listener disconnected");
                     }
                 }
-                cache.set_listening(false);
+                cache.end_lease();
                 tokio::time::sleep(backoff).await;
                 backoff = (backoff * 2).min(Duration::from_secs(10));
             }
@@ -207,8 +246,14 @@ impl CredentialCache {
     async fn listen(&self, database_url: &str) -> Result<(), tokio_postgres::Error> {
         let mut config: tokio_postgres::Config = database_url.parse()?;
         config.application_name(LISTENER_APPLICATION_NAME);
-        let (client, mut connection) = config.connect(tokio_postgres::NoTls).await?;
+        let connecting = tokio::time::timeout(LEASE, config.connect(tokio_postgres::NoTls));
+        let Ok(connected) = connecting.await else {
+            return Ok(());
+        };
+        let (client, mut connection) = connected?;
         let (notes_tx, mut notes) = tokio::sync::mpsc::unbounded_channel();
+        // Notifications are queued here in the order the connection received
+        // them, before the answer to any later query is handed to `client`.
         let pump = tokio::spawn(async move {
             let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
             while let Some(message) = messages.next().await {
@@ -227,35 +272,37 @@ impl CredentialCache {
         });
         let listener_id = Uuid::new_v4();
         let result = async {
+            let sent = Instant::now();
             client
                 .batch_execute(&format!("LISTEN {CHANNEL}; LISTEN {ACK_CHANNEL}"))
                 .await?;
-            self.set_listening(true);
+            // Entries read before the LISTEN took effect may have missed a change.
+            self.invalidate_all();
+            self.extend_lease(sent);
             tracing::debug!(%listener_id, "listening for credential changes");
-            let mut health = tokio::time::interval(HEALTH_CHECK_EVERY);
-            health.tick().await;
+            let mut heartbeat = tokio::time::interval(HEARTBEAT_EVERY);
+            heartbeat.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            heartbeat.tick().await;
             loop {
                 tokio::select! {
                     note = notes.recv() => match note {
-                        Some((channel, payload)) if channel == CHANNEL => {
-                            self.invalidate_all();
-                            // Tell whoever made the change that this process has forgotten.
-                            let ack = format!("{listener_id}|{payload}");
-                            client.execute("SELECT pg_notify($1, $2)", &[&ACK_CHANNEL, &ack]).await?;
-                        }
-                        Some((_, ack)) => {
-                            let _ = self.inner.heard.send(ack);
-                        }
+                        Some(note) => self.heard(&client, listener_id, note).await?,
                         None => return Ok(()),
                     },
-                    _ = health.tick() => {
-                        // A connection that died silently delivers nothing; notice it.
-                        let check = tokio::time::timeout(HEALTH_CHECK_EVERY, client.simple_query("SELECT 1"));
-                        match check.await {
+                    _ = heartbeat.tick() => {
+                        let sent = Instant::now();
+                        match tokio::time::timeout(LEASE, client.simple_query("SELECT 1")).await {
                             Ok(Ok(_)) => {}
                             Ok(Err(error)) => return Err(error),
+                            // Stalled: the lease runs out by itself; reconnect.
                             Err(_) => return Ok(()),
                         }
+                        // Everything committed before `sent` has been queued
+                        // by now: apply it before vouching for the cache.
+                        while let Ok(note) = notes.try_recv() {
+                            self.heard(&client, listener_id, note).await?;
+                        }
+                        self.extend_lease(sent);
                     }
                 }
             }
@@ -263,5 +310,24 @@ impl CredentialCache {
         .await;
         pump.abort();
         result
+    }
+
+    async fn heard(
+        &self,
+        client: &tokio_postgres::Client,
+        listener_id: Uuid,
+        (channel, payload): (String, String),
+    ) -> Result<(), tokio_postgres::Error> {
+        if channel == CHANNEL {
+            self.invalidate_all();
+            // Tell whoever made the change that this process has forgotten.
+            let ack = format!("{listener_id}|{payload}");
+            client
+                .execute("SELECT pg_notify($1, $2)", &[&ACK_CHANNEL, &ack])
+                .await?;
+        } else {
+            let _ = self.inner.heard.send(payload);
+        }
+        Ok(())
     }
 }

@@ -54,6 +54,19 @@ impl Instrumentation for CountingInstrumentation {
     }
 }
 
+/// The most statements, COMMIT included, that any transaction of the
+/// server runs after the one that stamps a listed row's `tm_create` begins
+/// (creating an access key: lock the customer, count its keys, insert, commit).
+pub const MAX_STATEMENTS_PER_WRITE: u32 = 4;
+
+/// How late a row can become visible after its `tm_create` (the start of its
+/// transaction): each statement and each pause before it is cut at the
+/// statement timeout, and a cut transaction rolls back. Pollers of a
+/// newest-first listing re-read this far back (see README, "Design notes").
+pub fn max_commit_lag(statement_timeout: Duration) -> Duration {
+    statement_timeout * 2 * MAX_STATEMENTS_PER_WRITE
+}
+
 pub struct PoolSettings {
     pub max_size: usize,
     pub timeout: Duration,
@@ -61,7 +74,11 @@ pub struct PoolSettings {
 }
 
 /// Builds the pool. Connections are opened lazily, so this succeeds even while
-/// the database is down; every new connection gets a `statement_timeout`.
+/// the database is down. Every new connection gets a `statement_timeout`,
+/// and the same bound on pauses inside a transaction: PostgreSQL then ends
+/// every transaction of the server within `MAX_STATEMENTS_PER_WRITE` times
+/// twice that, whatever happens to the process, which is what bounds how
+/// late a row can commit after its `tm_create` (see `max_commit_lag`).
 pub fn build_pool(
     database_url: &str,
     settings: &PoolSettings,
@@ -78,9 +95,12 @@ pub fn build_pool(
         async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
             conn.set_instrumentation(CountingInstrumentation(counter));
-            conn.batch_execute(&format!("SET statement_timeout = {statement_timeout_ms}"))
-                .await
-                .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
+            conn.batch_execute(&format!(
+                "SET statement_timeout = {statement_timeout_ms}; \
+                 SET idle_in_transaction_session_timeout = {statement_timeout_ms}"
+            ))
+            .await
+            .map_err(diesel::ConnectionError::CouldntSetupConfiguration)?;
             Ok(conn)
         }
         .boxed()

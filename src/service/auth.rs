@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{now_micros, retrying, validate};
 use crate::app::AppState;
-use crate::auth::cache::{CredentialKey, LISTENER_APPLICATION_NAME};
+use crate::auth::cache::{CredentialKey, LISTENER_APPLICATION_NAME, REVOCATION_ACK_WAIT};
 use crate::auth::limiter::{Attempt, Check, normal_username};
 use crate::auth::token::{IssuedToken, session_tag};
 use crate::auth::{CredentialId, Permission, Principal, access_key};
@@ -22,9 +22,6 @@ use crate::error::{AppError, AppResult};
 /// Usernames and passwords longer than this cannot exist, so they are not
 /// worth an argon2 run or a query.
 const MAX_LOGIN_FIELD_CHARS: usize = 256;
-/// How long a revoking change waits for every server to acknowledge that it
-/// has dropped the revoked credential before replying anyway.
-const REVOCATION_ACK_WAIT: Duration = Duration::from_secs(2);
 /// `tm_last_used` of an access key is written at most this often per process.
 pub const KEY_USE_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
@@ -240,8 +237,10 @@ async fn replace_password(
 
 /// Runs a change that may revoke credentials (it returns whether it did),
 /// then makes sure they are gone everywhere before the caller hears of
-/// success: this process drops its cache at once, and waits (briefly) until
-/// every server listening on the database has acknowledged dropping its own.
+/// success: this process drops its cache at once, and waits until every
+/// server listening on the database has acknowledged dropping its own, or
+/// `REVOCATION_ACK_WAIT` has passed, by when a server that did not answer
+/// has stopped trusting its cache (its lease is shorter; see `auth::cache`).
 pub(crate) async fn revoking<T>(
     state: &AppState,
     payload: &str,
@@ -270,11 +269,16 @@ pub(crate) async fn revoking<T>(
                 );
             }
         }
-        Err(error) => tracing::warn!(
-            payload,
-            error = %crate::error::error_chain(&error),
-            "a revocation was stored but its acknowledgements could not be awaited"
-        ),
+        Err(error) => {
+            tracing::warn!(
+                payload,
+                error = %crate::error::error_chain(&error),
+                "a revocation was stored but its acknowledgements could not be awaited"
+            );
+            // Without the count, waiting out the leases is what makes the
+            // revocation hold everywhere by the time the caller hears of it.
+            tokio::time::sleep(REVOCATION_ACK_WAIT).await;
+        }
     }
     Ok(result)
 }

@@ -37,6 +37,10 @@ pub async fn ensure_super_admin(state: &AppState) -> AppResult<()> {
         .map_err(|e| AppError::internal(format!("ADMIN_PASSWORD is not a valid password: {e}")))?;
 
     let super_admin = Permission::ProjectSuperAdmin.bit() | Permission::CustomerAdmin.bit();
+    // Hashed before the transaction, even when it turns out not to be
+    // needed: no transaction of the server pauses for argon2 (see
+    // `db::max_commit_lag`).
+    let password_hash = state.hasher.hash(&password).await?;
     let mut conn = state.conn().await?;
     let created = conn
         .transaction::<_, AppError, _>(async |conn| {
@@ -44,7 +48,6 @@ pub async fn ensure_super_admin(state: &AppState) -> AppResult<()> {
             if agent::platform_agent_with_permission_exists(conn, Permission::ProjectSuperAdmin.bit()).await? {
                 return Ok(None);
             }
-            let password_hash = state.hasher.hash(&password).await?;
             let username = config.admin_username.as_str();
             let agent = match customer::find_live_platform(conn).await? {
                 None => {

@@ -7,7 +7,8 @@ use std::time::Duration;
 use serde_json::{Value, json};
 
 use crate::harness::{
-    ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, captured_logs, error_code, error_field, eventually,
+    ADMIN_PASSWORD, ADMIN_USERNAME, Proxy, TestApp, captured_logs, error_code, error_field,
+    eventually,
 };
 
 const ME: &str = "{ me { agent { id } customer { id } permissions } }";
@@ -150,6 +151,136 @@ async fn logout_revokes_only_the_token_used_on_every_replica() {
         .gql(None, "mutation { logout { revoked } }", json!({}))
         .await;
     assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
+}
+
+/// A replica whose credential listener is stalled (its bytes held, the
+/// connection left open, so that neither end notices) cannot acknowledge a
+/// revocation. By the time the revoking request answers, that replica must
+/// have stopped trusting its cache: it asks the database, which says no.
+#[tokio::test]
+async fn a_replica_whose_listener_stalls_stops_trusting_its_cache_before_a_revocation_answers() {
+    use customer_api::auth::cache::LISTENER_APPLICATION_NAME;
+
+    let app = TestApp::spawn().await;
+    let proxy = Proxy::start().await;
+    let stalled = app.replica_through(&proxy).await;
+    let admin = app.admin_token().await;
+    customer(&app, &admin, "stalls", "stalls-password").await;
+    let token = app.token("stalls", "stalls-password").await;
+    let (key_id, key) = app
+        .create_access_key_ok(&token, json!({ "name": "stalls" }))
+        .await;
+    let listening = || stalled.state.credentials.is_listening();
+
+    for (revoked, revoke) in [(&token, "logout"), (&key, "deleteAccessKey")] {
+        eventually(
+            "the replica's listener (re)connects",
+            Duration::from_secs(20),
+            || async { listening().then_some(()) },
+        )
+        .await;
+        // Served from the replica's cache from now on.
+        assert_works(&stalled, revoked, "before the revocation").await;
+        assert_works(&stalled, &admin, "before the revocation").await;
+        proxy.stall_application(LISTENER_APPLICATION_NAME);
+
+        let body = match revoke {
+            "logout" => app.logout(revoked).await,
+            _ => app.delete_access_key(&admin, &key_id).await,
+        };
+        assert!(body["errors"].is_null(), "{revoke}: {body}");
+        assert!(
+            !listening(),
+            "{revoke} answered while the stalled replica still trusts its cache"
+        );
+        assert_refused(
+            &stalled,
+            revoked,
+            &format!("revoked by {revoke}, on the stalled replica"),
+        )
+        .await;
+        // The replica still serves every live credential, from the database.
+        assert_works(&stalled, &admin, "a live token on the stalled replica").await;
+        proxy.unstall();
+    }
+}
+
+/// After a revoking change has committed, the wait for every replica's
+/// acknowledgement can still fail (here: the query counting the listening
+/// replicas loses its connection). The change was stored, so the answer says
+/// so; the failure is a warning in the log, not an error for the client.
+#[tokio::test]
+async fn revocations_that_committed_are_reported_even_when_their_acknowledgement_wait_fails() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    customer(&app, &admin, "acked", "acked-password").await;
+    let (to_log_out, to_keep) = (
+        app.token("acked", "acked-password").await,
+        app.token("acked", "acked-password").await,
+    );
+    let injector = app.db.client().await;
+
+    for change in ["logout", "changePassword"] {
+        // Holding this lock stops the count of listening servers (a query of
+        // `pg_stat_activity`), which runs only after the change committed.
+        injector
+            .batch_execute("BEGIN; LOCK TABLE pg_catalog.pg_stat_activity IN ACCESS EXCLUSIVE MODE")
+            .await
+            .unwrap();
+        let request = async {
+            match change {
+                "logout" => app.logout(&to_log_out).await,
+                _ => {
+                    app.change_password(&to_keep, "acked-password", "acked-password-2")
+                        .await
+                }
+            }
+        };
+        let inject = async {
+            let waiting = eventually(
+                "the count of listeners waits on the lock",
+                Duration::from_secs(30),
+                || async {
+                    // Only this session may read the view while it holds the lock.
+                    injector
+                        .query_opt(
+                            "SELECT pid FROM pg_stat_activity WHERE datname = current_database() \
+                         AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()",
+                            &[],
+                        )
+                        .await
+                        .unwrap()
+                        .map(|row| row.get::<_, i32>(0))
+                },
+            )
+            .await;
+            injector
+                .execute("SELECT pg_terminate_backend($1)", &[&waiting])
+                .await
+                .unwrap();
+            injector.batch_execute("COMMIT").await.unwrap();
+        };
+        let (body, ()) = tokio::join!(request, inject);
+        assert!(
+            body["errors"].is_null(),
+            "{change} committed, so it succeeded: {body}"
+        );
+        match change {
+            "logout" => {
+                assert_eq!(body["data"]["logout"]["revoked"], true, "{body}");
+                assert_refused(&app, &to_log_out, "logged out").await;
+            }
+            _ => {
+                assert!(app.login("acked", "acked-password-2").await["errors"].is_null());
+                assert_works(&app, &to_keep, "the token that changed the password").await;
+            }
+        }
+    }
+    let logs = captured_logs();
+    assert!(
+        logs.contains("a revocation was stored but its acknowledgements could not be awaited"),
+        "the failed wait is logged"
+    );
 }
 
 #[tokio::test]

@@ -726,3 +726,160 @@ async fn fields_of_a_mutation_after_a_logout_are_refused() {
         .count();
     assert_eq!(refused, 19, "{body}");
 }
+
+const CREATE_CUSTOMER: &str = "mutation($u: String!) { createCustomer(input: {username: $u, password: \"a-long-password-1\"}) { customer { id tmCreate } } }";
+const NEWEST_CUSTOMERS: &str = "query($after: String) { customers(first: 50, after: $after) { nodes { id tmCreate } pageInfo { hasNextPage endCursor } } }";
+
+/// Begins a transaction that inserts a live customer named `username` and
+/// holds it: a create of the same name waits at the unique index, inside its
+/// own transaction, until this one ends.
+async fn hold_username(blocker: &tokio_postgres::Client, username: &str) {
+    blocker
+        .batch_execute(&format!(
+            "BEGIN; INSERT INTO customers (id, username) VALUES (gen_random_uuid(), '{username}')"
+        ))
+        .await
+        .unwrap();
+}
+
+fn timestamp(value: &Value) -> chrono::DateTime<chrono::Utc> {
+    value
+        .as_str()
+        .and_then(|text| chrono::DateTime::parse_from_rfc3339(text).ok())
+        .unwrap_or_else(|| panic!("a timestamp: {value}"))
+        .to_utc()
+}
+
+/// A row can commit after a newer one is listed (its `tmCreate` is the start
+/// of its transaction); the README tells pollers to re-read newest first
+/// down to `max_commit_lag` before the newest row they saw. Here a create is
+/// held at a lock while a later one commits and is polled, then let through.
+#[tokio::test]
+async fn a_newest_first_poller_that_overlaps_by_the_commit_lag_misses_no_row() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let lag = customer_api::db::max_commit_lag(Duration::from_millis(
+        app.state.config.db_statement_timeout_ms,
+    ));
+    let blocker = app.db.client().await;
+    hold_username(&blocker, "late-commit").await;
+    let late = send(
+        &app,
+        Some(&admin),
+        CREATE_CUSTOMER,
+        json!({ "u": "late-commit" }),
+    );
+    app.until_statements_wait_on_locks(1).await;
+    let on_time = app
+        .create_customer_ok(&admin, "on-time", "a-long-password-1")
+        .await;
+
+    let first_poll = app.gql(Some(&admin), NEWEST_CUSTOMERS, json!({})).await;
+    let newest = &first_poll["data"]["customers"]["nodes"][0];
+    assert_eq!(newest["id"], on_time.as_str(), "{first_poll}");
+    let seen_until = timestamp(&newest["tmCreate"]);
+    let seen: std::collections::HashSet<String> = first_poll["data"]["customers"]["nodes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|node| node["id"].as_str().unwrap().to_owned())
+        .collect();
+
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let late = late.await.unwrap();
+    let late = &late["data"]["createCustomer"]["customer"];
+    let late_id = late["id"].as_str().unwrap_or_else(|| panic!("{late}"));
+    let late_created = timestamp(&late["tmCreate"]);
+    assert!(
+        late_created < seen_until,
+        "the held create is older than the row the poller saw first, so a poller that stops there misses it"
+    );
+    assert!(
+        late_created >= seen_until - lag,
+        "and within the documented lag"
+    );
+
+    // The second poll, as the README says: newest first, down to the lag.
+    let mut found = Vec::new();
+    let mut after = Value::Null;
+    'pages: loop {
+        let page = app
+            .gql(Some(&admin), NEWEST_CUSTOMERS, json!({ "after": after }))
+            .await;
+        let customers = &page["data"]["customers"];
+        for node in customers["nodes"].as_array().unwrap() {
+            if timestamp(&node["tmCreate"]) < seen_until - lag {
+                break 'pages;
+            }
+            let id = node["id"].as_str().unwrap();
+            if !seen.contains(id) {
+                found.push(id.to_owned());
+            }
+        }
+        if customers["pageInfo"]["hasNextPage"] != true {
+            break;
+        }
+        after = customers["pageInfo"]["endCursor"].clone();
+    }
+    assert_eq!(
+        found,
+        [late_id],
+        "the overlapping poll finds exactly the late row"
+    );
+}
+
+/// What bounds the lag: a statement held longer than `DB_STATEMENT_TIMEOUT_MS`
+/// is cancelled and its transaction rolled back, so it never commits late;
+/// and pauses inside a transaction are cut the same way.
+#[tokio::test]
+async fn a_create_held_past_the_statement_timeout_rolls_back_instead_of_committing_late() {
+    let app = TestApp::spawn_with(|config| config.db_statement_timeout_ms = 300).await;
+    let admin = app.admin_token().await;
+    let blocker = app.db.client().await;
+    hold_username(&blocker, "held-too-long").await;
+    // Not released until the create has answered.
+    let body = send(
+        &app,
+        Some(&admin),
+        CREATE_CUSTOMER,
+        json!({ "u": "held-too-long" }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(error_code(&body), "SERVICE_UNAVAILABLE", "{body}");
+    blocker.batch_execute("ROLLBACK").await.unwrap();
+    let stored: i64 = blocker
+        .query_one(
+            "SELECT count(*) FROM customers WHERE username = 'held-too-long'",
+            &[],
+        )
+        .await
+        .unwrap()
+        .get(0);
+    assert_eq!(
+        stored, 0,
+        "the cancelled create left nothing to commit later"
+    );
+
+    #[derive(diesel::QueryableByName)]
+    struct Setting {
+        #[diesel(sql_type = diesel::sql_types::Text)]
+        setting: String,
+    }
+    let mut conn = app.state.pool.get().await.unwrap();
+    let settings: Vec<Setting> = diesel_async::RunQueryDsl::load(
+        diesel::sql_query(
+            "SELECT current_setting('statement_timeout') AS setting \
+             UNION ALL SELECT current_setting('idle_in_transaction_session_timeout')",
+        ),
+        &mut *conn,
+    )
+    .await
+    .unwrap();
+    let settings: Vec<_> = settings.into_iter().map(|s| s.setting).collect();
+    assert_eq!(
+        settings,
+        ["300ms", "300ms"],
+        "both bounds on every pooled connection"
+    );
+}
