@@ -30,7 +30,7 @@ pub struct AppInner {
     /// random 256-bit secret: one that was unknown cannot appear later).
     pub unknown_access_keys: moka::sync::Cache<String, ()>,
     /// The number of live customers, shared by concurrent `totalCount`s.
-    pub customer_count: crate::service::shared_count::SharedCount,
+    pub customer_count: crate::db::shared_count::SharedCount,
     /// SQL statements sent by this process, for tests and benchmarks.
     pub statements: StatementCounter,
     pub metrics: Metrics,
@@ -46,16 +46,12 @@ impl Deref for AppState {
 }
 
 impl AppState {
-    /// Creates the database if needed, migrates it, builds the pool, starts
-    /// listening for credential changes and makes sure a super admin exists.
-    /// Replicas starting together take turns from the migrations to the
-    /// bootstrap (`db::StartupLock`), so each step is done once.
-    pub async fn start(config: Config) -> AppResult<Self> {
+    /// Assembles the state over a migrated database: builds the pool and the
+    /// signers, and starts listening for credential changes (waiting a
+    /// little for the listener, so that the cache works from the start).
+    /// `startup::start` is what runs it, in its place among the start-up steps.
+    pub async fn new(config: Config) -> AppResult<Self> {
         let url = config.database_url.expose().to_owned();
-        db::create_database_if_missing(&url).await?;
-        let startup = db::StartupLock::acquire(&url).await?;
-        db::run_migrations(&url).await?;
-
         let timeout = Duration::from_millis(config.db_pool_timeout_ms);
         let statements = StatementCounter::default();
         let metrics = Metrics::new(&statements);
@@ -90,7 +86,7 @@ impl AppState {
                 "not yet listening for credential changes: checking every credential in the database until then"
             );
         }
-        let state = Self(Arc::new(AppInner {
+        Ok(Self(Arc::new(AppInner {
             config,
             pool,
             hasher: PasswordHasher::new(cores, metrics.password_hashes())?,
@@ -99,7 +95,7 @@ impl AppState {
             login_limiter,
             recently_used_keys: moka::sync::Cache::builder()
                 .max_capacity(100_000)
-                .time_to_live(crate::service::auth::KEY_USE_RECORD_INTERVAL)
+                .time_to_live(crate::auth::access_key::KEY_USE_RECORD_INTERVAL)
                 .build(),
             unknown_access_keys: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -109,15 +105,7 @@ impl AppState {
             statements,
             metrics,
             _listener: listener,
-        }));
-        crate::service::bootstrap::ensure_super_admin(&state).await?;
-        startup.release().await;
-        // One row per login piles up; rows expired for a day can never be used again.
-        let purged = crate::db::models::session::delete_expired(&mut *state.conn().await?).await?;
-        if purged > 0 {
-            tracing::info!(purged, "removed expired login sessions");
-        }
-        Ok(state)
+        })))
     }
 
     /// A pooled connection. Inside `with_connection_share` (every HTTP
@@ -155,6 +143,22 @@ pub async fn with_connection_share<T>(connections: usize, work: impl Future<Outp
             work,
         )
         .await
+}
+
+/// Spawns `work` as a task of the current request: it keeps the request's
+/// span (so that its log lines carry the request id) and counts against the
+/// request's connection share, like the request's own work. For work that a
+/// request hands to another task, such as a DataLoader's batch.
+pub fn spawn_for_request<F>(work: F) -> tokio::task::JoinHandle<F::Output>
+where
+    F: Future + Send + 'static,
+    F::Output: Send + 'static,
+{
+    let work = tracing::Instrument::instrument(work, tracing::Span::current());
+    match REQUEST_CONNECTIONS.try_with(Clone::clone) {
+        Ok(share) => tokio::spawn(REQUEST_CONNECTIONS.scope(share, work)),
+        Err(_) => tokio::spawn(work),
+    }
 }
 
 /// A pooled connection, counted against its request's share while held.

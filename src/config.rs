@@ -73,7 +73,8 @@ impl std::str::FromStr for Secret {
 
 /// Where the server looks for PostgreSQL when told nothing: the local
 /// server, with trust authentication. If nothing answers there, `cargo run`
-/// starts a private development cluster instead (see `devdb`).
+/// starts a private development cluster instead (the `devdb` crate, in
+/// `crates/devdb/`).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/customer_api";
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]

@@ -195,12 +195,6 @@ impl From<diesel::result::Error> for AppError {
     }
 }
 
-impl From<crate::db::PoolError> for AppError {
-    fn from(error: crate::db::PoolError) -> Self {
-        Self::Unavailable(error.into())
-    }
-}
-
 pub type AppResult<T> = Result<T, AppError>;
 
 /// An error and all its causes on one line, for the logs and the command line

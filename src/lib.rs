@@ -1,21 +1,29 @@
 //! customer-api: a GraphQL API server for managing the customers of a CPaaS
 //! platform (VoIPbin), over PostgreSQL.
+//!
+//! The map, from the edge inward (each module uses only those below it):
+//! - `http`: listener, router, layers, GraphQL over HTTP, probes;
+//! - `graphql`, `rest`, `graphiql`: the API surfaces; `extract`: what they
+//!   read from a request;
+//! - `service`: the domain operations both surfaces call;
+//! - `auth`, `db`: credentials and the revocation protocol; persistence;
+//! - `error`, `config`, `metrics`, `telemetry`: the foundations.
+//!
+//! `startup` runs the start-up steps in order; `app` is the shared state.
 
 pub mod app;
 pub mod auth;
 pub mod config;
 pub mod db;
-#[cfg(unix)]
-pub mod devdb;
 pub mod error;
+pub mod extract;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
-pub mod middleware;
 pub mod rest;
-pub mod server;
 pub mod service;
+pub mod startup;
 pub mod telemetry;
 
 use std::future::Future;
@@ -44,5 +52,5 @@ pub async fn serve(
     state: AppState,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    server::serve(listener, state, shutdown).await
+    http::server::serve(listener, state, shutdown).await
 }

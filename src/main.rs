@@ -1,7 +1,7 @@
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
-use customer_api::{AppState, Config, telemetry};
+use customer_api::{Config, telemetry};
 use tokio::net::TcpListener;
 
 // A page of customers allocates thousands of small values (the response
@@ -87,8 +87,7 @@ async fn migrate(config: &Config, revert: bool) -> Result<(), Box<dyn std::error
 #[cfg(unix)]
 async fn private_database(
     config: &mut Config,
-) -> Result<Option<customer_api::devdb::DevCluster>, Box<dyn std::error::Error>> {
-    use customer_api::devdb;
+) -> Result<Option<devdb::DevCluster>, Box<dyn std::error::Error>> {
     let chosen = std::env::var_os("DATABASE_URL").is_some()
         || config.database_url.expose() != customer_api::config::DEFAULT_DATABASE_URL;
     if chosen
@@ -116,7 +115,7 @@ async fn serve(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     #[cfg(unix)]
     let private = private_database(&mut config).await?;
     let addr = config.listen_addr;
-    let state = AppState::start(config)
+    let state = customer_api::startup::start(config)
         .await
         .map_err(|e| format!("start-up failed: {}", customer_api::error::error_chain(&e)))?;
     let listener = TcpListener::bind(addr)

@@ -49,7 +49,7 @@ pub struct ConnectionCloseLabels {
 }
 
 impl Metrics {
-    pub fn new(statements: &crate::db::StatementCounter) -> Self {
+    pub fn new(statements: &StatementCounter) -> Self {
         let mut registry = Registry::with_prefix("customer_api");
         let requests = Family::<OperationLabels, Counter>::default();
         let latency = Family::<OperationLabels, Histogram>::new_with_constructor(|| {
@@ -172,5 +172,24 @@ impl Metrics {
             text.clear();
         }
         text
+    }
+}
+
+/// Counts the SQL statements sent over every connection of one pool; it is
+/// also exported as the `customer_api_db_statements_total` metric.
+#[derive(Clone, Debug, Default)]
+pub struct StatementCounter(prometheus_client::metrics::counter::Counter);
+
+impl StatementCounter {
+    pub fn get(&self) -> u64 {
+        self.0.get()
+    }
+
+    pub fn as_metric(&self) -> prometheus_client::metrics::counter::Counter {
+        self.0.clone()
+    }
+
+    pub fn increment(&self) {
+        self.0.inc();
     }
 }

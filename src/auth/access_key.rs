@@ -8,6 +8,8 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 
 pub const KEY_PREFIX: &str = "vb_";
+/// `tm_last_used` of an access key is written at most this often per process.
+pub const KEY_USE_RECORD_INTERVAL: std::time::Duration = std::time::Duration::from_secs(60);
 /// How much of a key is kept in clear, to tell keys apart in listings.
 const SHOWN_PREFIX_CHARS: usize = 10;
 

@@ -3,6 +3,7 @@
 
 pub mod models;
 pub mod schema;
+pub mod shared_count;
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ use diesel_migrations::{EmbeddedMigrations, MigrationHarness, embed_migrations};
 use futures_util::FutureExt;
 
 use crate::error::{AppError, AppResult, error_chain};
+pub use crate::metrics::StatementCounter;
 
 pub const MIGRATIONS: EmbeddedMigrations = embed_migrations!("migrations");
 
@@ -23,18 +25,9 @@ pub type DbPool = diesel_async::pooled_connection::deadpool::Pool<AsyncPgConnect
 pub type DbConn = diesel_async::pooled_connection::deadpool::Object<AsyncPgConnection>;
 pub type PoolError = diesel_async::pooled_connection::deadpool::PoolError;
 
-/// Counts the SQL statements sent over every connection of one pool; it is
-/// also exported as the `customer_api_db_statements_total` metric.
-#[derive(Clone, Debug, Default)]
-pub struct StatementCounter(prometheus_client::metrics::counter::Counter);
-
-impl StatementCounter {
-    pub fn get(&self) -> u64 {
-        self.0.get()
-    }
-
-    pub fn as_metric(&self) -> prometheus_client::metrics::counter::Counter {
-        self.0.clone()
+impl From<PoolError> for AppError {
+    fn from(error: PoolError) -> Self {
+        Self::Unavailable(error.into())
     }
 }
 
@@ -43,7 +36,7 @@ struct CountingInstrumentation(StatementCounter);
 impl Instrumentation for CountingInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
         if let InstrumentationEvent::StartQuery { query, .. } = event {
-            self.0.0.inc();
+            self.0.increment();
             if tracing::enabled!(target: "customer_api::sql", tracing::Level::TRACE) {
                 // Bind values may be password hashes: log the SQL text only.
                 let text = query.to_string();

@@ -4,8 +4,9 @@ use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::context::{ClientAddress, principal, state};
+use super::context::{principal, state};
 use super::types::{AgentPermission, AgentView, CustomerView, permission_names};
+use crate::extract::ClientAddress;
 use crate::service;
 
 /// Credentials of an agent.

@@ -12,26 +12,8 @@ use super::loaders::{GuestAgentLoader, GuestAgents};
 use crate::app::AppState;
 use crate::auth::Principal;
 use crate::error::{AppError, AppResult};
+use crate::extract::{ClientAddress, Credential};
 use crate::service;
-
-/// What the request presented in its `Authorization` header.
-#[derive(Clone)]
-pub enum Credential {
-    None,
-    Bearer(String),
-    /// A header that is not `Bearer <token>`.
-    Malformed,
-}
-
-impl std::fmt::Debug for Credential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(match self {
-            Self::None => "Credential::None",
-            Self::Bearer(_) => "Credential::Bearer([redacted])",
-            Self::Malformed => "Credential::Malformed",
-        })
-    }
-}
 
 /// The credential of one HTTP request and what it resolved to. A refused
 /// credential is remembered too, so that a batch of operations with a bad
@@ -54,10 +36,6 @@ impl RequestAuth {
     }
 }
 
-/// The client's IP address, for the login limiter.
-#[derive(Clone, Copy, Debug)]
-pub struct ClientAddress(pub Option<std::net::IpAddr>);
-
 /// Attaches what every operation of one request needs.
 pub fn per_request_data(
     request: async_graphql::Request,
@@ -67,7 +45,7 @@ pub fn per_request_data(
 ) -> async_graphql::Request {
     let loader: GuestAgents = DataLoader::with_cache(
         GuestAgentLoader::new(state.clone()),
-        tokio::spawn,
+        crate::app::spawn_for_request,
         HashMapCache::default(),
     );
     request.data(auth).data(loader).data(client)

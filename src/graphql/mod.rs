@@ -15,7 +15,7 @@ mod types;
 
 use async_graphql::{EmptySubscription, MergedObject, Schema};
 
-pub use context::{ClientAddress, Credential, RequestAuth, per_request_data};
+pub use context::{RequestAuth, per_request_data};
 pub use executor::{GraphqlExecutor, refused_before_execution};
 
 use crate::app::AppState;

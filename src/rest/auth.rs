@@ -1,12 +1,10 @@
 //! `POST /auth/login`: the original API's login, over `service::auth::login`.
 
-use std::net::SocketAddr;
-
 use axum::Json;
 use axum::body::Bytes;
+use axum::extract::State;
 use axum::extract::rejection::BytesRejection;
-use axum::extract::{ConnectInfo, State};
-use axum::http::{HeaderMap, HeaderValue, header};
+use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -15,6 +13,7 @@ use super::error::{ErrorBody, RestError};
 use super::request::{JsonObject, body};
 use crate::app::AppState;
 use crate::error::AppResult;
+use crate::extract::ClientAddress;
 use crate::service;
 
 /// Credentials of an agent.
@@ -67,12 +66,10 @@ pub struct LoginResponse {
 )]
 pub(super) async fn login(
     State(state): State<AppState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
-    headers: HeaderMap,
+    client: ClientAddress,
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Response, RestError> {
     let request = LoginRequest::parse(&body(request)?)?;
-    let client = crate::http::client_address(&state, &headers, peer);
     let (issued, agent) =
         service::auth::login(&state, &request.username, &request.password, client.0).await?;
     let response = LoginResponse {

@@ -14,31 +14,36 @@ mod time;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{any, get, post};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use crate::app::AppState;
 
-/// Whether a path belongs to the REST API, whose errors have REST's shape.
-pub fn is_rest_path(path: &str) -> bool {
-    path.starts_with("/v1.0/") || path == "/v1.0" || path.starts_with("/auth/")
-}
-
-/// The REST-shaped body for a refusal made outside the handlers (by the
-/// body limit, the deadline or a panic), if the status is one of those.
-pub fn refusal(status: axum::http::StatusCode) -> Option<axum::response::Response> {
+/// Replaces the bodiless refusals of the layers below (body limit,
+/// deadline, caught panic) with REST's error body.
+pub async fn refusals(request: axum::extract::Request, next: axum::middleware::Next) -> Response {
     use axum::http::StatusCode;
-    let error = match status {
+    let response = next.run(request).await;
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("json"));
+    if is_json {
+        return response;
+    }
+    let error = match response.status() {
         StatusCode::PAYLOAD_TOO_LARGE => error::RestError::BodyTooLarge,
         StatusCode::SERVICE_UNAVAILABLE => error::RestError::DeadlinePassed,
-        StatusCode::INTERNAL_SERVER_ERROR => error::RestError::Crashed,
-        // REST-looking paths that no route serves (`/v1.0/`, `/auth/x`).
-        StatusCode::NOT_FOUND => error::RestError::NoSuchEndpoint,
-        _ => return None,
+        StatusCode::INTERNAL_SERVER_ERROR => {
+            tracing::error!("request handler panicked");
+            error::RestError::Crashed
+        }
+        _ => return response,
     };
-    Some(error.into_response())
+    error.into_response()
 }
 
 /// The REST routes, with their state applied, ready to merge into the
@@ -56,10 +61,16 @@ where
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
         .fallback(error::no_such_endpoint);
+    let auth = Router::new()
+        .route("/login", post(auth::login))
+        .method_not_allowed_fallback(error::method_not_allowed)
+        .fallback(error::no_such_endpoint);
     Router::new()
         .nest("/v1.0", v1)
-        .route("/auth/login", post(auth::login))
-        .method_not_allowed_fallback(error::method_not_allowed)
+        // A nested router's fallback does not see its prefix with a bare `/`.
+        .route("/v1.0/", any(error::no_such_endpoint))
+        .nest("/auth", auth)
+        .route("/auth/", any(error::no_such_endpoint))
         .with_state(state)
 }
 

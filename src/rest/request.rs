@@ -3,7 +3,7 @@
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, StatusCode};
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -11,6 +11,7 @@ use super::error::RestError;
 use crate::app::AppState;
 use crate::auth::{Principal, access_key};
 use crate::error::{AppError, AppResult};
+use crate::extract::Credential;
 use crate::service;
 
 /// The query string's parameters. An empty value counts as absent, and the
@@ -94,28 +95,23 @@ impl JsonObject {
 /// The one credential the request presents: `Authorization: Bearer`, or the
 /// original API's `?token=` (a login token or an access key) or
 /// `?accesskey=` (an access key only).
-fn presented_credential<'a>(headers: &'a HeaderMap, query: &'a QueryParams) -> AppResult<&'a str> {
-    let bearer = match headers.get(header::AUTHORIZATION) {
-        None => None,
-        Some(value) => {
-            let value = value.to_str().map_err(|_| AppError::Unauthenticated)?;
-            match value.split_once(' ') {
-                Some((scheme, token))
-                    if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-                {
-                    Some(token.trim())
-                }
-                _ => return Err(AppError::Unauthenticated),
-            }
-        }
+fn presented_credential(headers: &HeaderMap, query: &QueryParams) -> AppResult<String> {
+    let bearer = match Credential::of(headers) {
+        Credential::None => None,
+        Credential::Bearer(token) => Some(token),
+        Credential::Malformed => return Err(AppError::Unauthenticated),
     };
     let access_key = query.get("accesskey");
     if access_key.is_some_and(|key| !access_key::is_access_key(key)) {
         return Err(AppError::Unauthenticated);
     }
-    let mut presented = [bearer, query.get("token"), access_key]
-        .into_iter()
-        .flatten();
+    let mut presented = [
+        bearer,
+        query.get("token").map(str::to_owned),
+        access_key.map(str::to_owned),
+    ]
+    .into_iter()
+    .flatten();
     let first = presented.next().ok_or(AppError::Unauthenticated)?;
     // Two different credentials are a client bug; acting on either one would hide it.
     if presented.any(|other| other != first) {
@@ -134,12 +130,12 @@ pub async fn authenticate(
     query: &QueryParams,
 ) -> AppResult<Principal> {
     let credential = presented_credential(headers, query)?;
-    service::auth::resolve_credential(state, credential).await
+    service::auth::resolve_credential(state, &credential).await
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::HeaderValue;
+    use axum::http::{HeaderValue, header};
 
     use super::*;
 

@@ -9,7 +9,6 @@ use super::pagination::{Page, PageRequest};
 use super::{now_micros, retrying, validate};
 use crate::app::AppState;
 use crate::auth::{Principal, access_key};
-use crate::db::models::PageWindow;
 use crate::db::models::access_key::{self as rows, AccessKeyRow, NewAccessKeyRow};
 use crate::db::models::customer;
 use crate::error::{AppError, AppResult};
@@ -129,12 +128,7 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<AccessKeyRow>> {
     let customer_id = listed_customer(principal, customer_id)?;
-    let rows = rows::page(
-        &mut *state.conn().await?,
-        customer_id,
-        PageWindow::for_request(&request),
-    )
-    .await?;
+    let rows = rows::page(&mut *state.conn().await?, customer_id, request.window()).await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 

@@ -1,7 +1,6 @@
 //! Login, logout, passwords, and resolving a credential into a `Principal`.
 
 use std::net::IpAddr;
-use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
@@ -22,8 +21,6 @@ use crate::error::{AppError, AppResult};
 /// Usernames and passwords longer than this cannot exist, so they are not
 /// worth an argon2 run or a query.
 const MAX_LOGIN_FIELD_CHARS: usize = 256;
-/// `tm_last_used` of an access key is written at most this often per process.
-pub const KEY_USE_RECORD_INTERVAL: Duration = Duration::from_secs(60);
 
 /// Verifies a username and password and issues a login token. Unknown
 /// usernames, and usernames that break the username rule, cost one argon2
@@ -383,7 +380,10 @@ fn record_key_use(state: &AppState, access_key_id: Uuid) {
     }
     state.recently_used_keys.insert(access_key_id, ());
     let state = state.clone();
-    tokio::spawn(async move {
+    // In the request's span, so that its log lines carry the request id; not
+    // in its connection share, since the request does not wait for it.
+    let span = tracing::Span::current();
+    let write = async move {
         let at: DateTime<Utc> = now_micros();
         let result = async {
             access_key_rows::record_use(&mut *state.conn().await?, access_key_id, at).await?;
@@ -395,7 +395,8 @@ fn record_key_use(state: &AppState, access_key_id: Uuid) {
             state.recently_used_keys.invalidate(&access_key_id);
             tracing::debug!(%access_key_id, %error, "could not record access key use");
         }
-    });
+    };
+    tokio::spawn(tracing::Instrument::instrument(write, span));
 }
 
 /// The caller's own agent (none for an access key) and customer.
@@ -418,4 +419,13 @@ pub async fn viewer(
         .filter(|row| !row.is_deleted())
         .ok_or(AppError::Unauthenticated)?;
     Ok((agent, customer))
+}
+
+/// One row per login piles up; rows expired for a day can never be used again.
+pub async fn purge_expired_sessions(state: &AppState) -> AppResult<()> {
+    let purged = session::delete_expired(&mut *state.conn().await?).await?;
+    if purged > 0 {
+        tracing::info!(purged, "removed expired login sessions");
+    }
+    Ok(())
 }

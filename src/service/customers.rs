@@ -9,7 +9,6 @@ use super::validate;
 use super::{now_micros, retrying};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
-use crate::db::models::PageWindow;
 use crate::db::models::access_key;
 use crate::db::models::agent::{self, AgentRow, NewAgent};
 use crate::db::models::customer::{self, CustomerRow, NewCustomer};
@@ -92,7 +91,7 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<CustomerRow>> {
     principal.require_super_admin()?;
-    let rows = customer::page(&mut *state.conn().await?, PageWindow::for_request(&request)).await?;
+    let rows = customer::page(&mut *state.conn().await?, request.window()).await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 

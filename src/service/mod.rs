@@ -7,7 +7,6 @@ pub mod auth;
 pub mod bootstrap;
 pub mod customers;
 pub mod pagination;
-pub mod shared_count;
 mod validate;
 
 use chrono::{DateTime, Utc};

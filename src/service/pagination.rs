@@ -1,6 +1,6 @@
 //! Page requests over the customers' listing order, and their limits.
 
-use crate::db::models::PageKey;
+use crate::db::models::{PageKey, PageWindow};
 use crate::error::{AppError, AppResult};
 
 pub const DEFAULT_PAGE_SIZE: i64 = 20;
@@ -19,6 +19,17 @@ pub struct PageRequest {
 }
 
 impl PageRequest {
+    /// The rows this page needs: one more than asked, to tell whether more
+    /// exist beyond the page.
+    pub fn window(&self) -> PageWindow {
+        PageWindow {
+            after: self.after,
+            before: self.before,
+            from_newest: self.from_newest,
+            limit: self.size + 1,
+        }
+    }
+
     pub fn new(
         first: Option<i32>,
         after: Option<PageKey>,

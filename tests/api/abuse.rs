@@ -574,7 +574,14 @@ async fn oversized_bodies_close_the_connection_and_say_so() {
 #[tokio::test]
 async fn rest_looking_paths_that_no_route_serves_answer_in_rest_shape() {
     let app = TestApp::spawn().await;
-    for path in ["/v1.0/", "/auth/", "/auth/logout", "/auth/login/x"] {
+    for path in [
+        "/v1.0",
+        "/v1.0/",
+        "/v1.0/x",
+        "/auth/",
+        "/auth/logout",
+        "/auth/login/x",
+    ] {
         let response = app
             .http()
             .get(format!("{}{path}", app.address))

@@ -271,7 +271,7 @@ async fn bootstrap_creates_one_super_admin_and_leaves_it_alone_after() {
     let mut config = customer_api::Config::with_database_url(app.db.url());
     config.admin_username = "other-admin".into();
     config.admin_password = Some(customer_api::config::Secret::new("other-password"));
-    customer_api::AppState::start(config).await.unwrap();
+    customer_api::startup::start(config).await.unwrap();
 
     let db = app.db.client().await;
     let admins: i64 = db

@@ -246,7 +246,7 @@ impl TestApp {
     }
 
     async fn start(db: Arc<TestDb>, config: Config) -> Self {
-        let state = AppState::start(config)
+        let state = customer_api::startup::start(config)
             .await
             .expect("start the application");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

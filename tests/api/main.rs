@@ -6,6 +6,7 @@ mod abuse;
 mod access_keys;
 mod auth;
 mod brute_force;
+mod claims;
 mod connections;
 mod credentials;
 mod customers;

@@ -619,7 +619,7 @@ async fn short_signing_keys_are_refused_and_logs_never_name_a_session() {
         config.admin_username = ADMIN_USERNAME.into();
         config.admin_password = Some(customer_api::config::Secret::new(ADMIN_PASSWORD));
         config.token_secret = Some(customer_api::config::Secret::new(key));
-        let message = match customer_api::AppState::start(config).await {
+        let message = match customer_api::startup::start(config).await {
             Ok(_) => panic!("started with the signing key {key:?}"),
             Err(error) => error.to_string(),
         };

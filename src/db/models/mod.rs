@@ -32,19 +32,6 @@ pub struct PageWindow {
     pub limit: i64,
 }
 
-impl PageWindow {
-    /// The rows a page request needs: one more than asked, to tell whether
-    /// more exist beyond the page.
-    pub fn for_request(request: &crate::service::pagination::PageRequest) -> Self {
-        Self {
-            after: request.after,
-            before: request.before,
-            from_newest: request.from_newest,
-            limit: request.size + 1,
-        }
-    }
-}
-
 /// `(table.tm_create, table.id) <op> (key)`. Row-value comparisons let
 /// PostgreSQL walk a `(tm_create DESC, id DESC)` index straight from the
 /// cursor, so a deep page costs what the first one does.

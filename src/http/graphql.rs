@@ -1,29 +1,20 @@
-//! The HTTP surface: GraphQL over HTTP at `/graphql` (GraphiQL for browsers),
-//! the `/healthz` and `/readyz` probes, and `/metrics` for Prometheus.
-
-use std::net::{IpAddr, SocketAddr};
-use std::time::Duration;
+//! GraphQL over HTTP at `/graphql`: POST (single operations and batches),
+//! GET (queries only; GraphiQL for browsers), the status codes and media
+//! types of the GraphQL-over-HTTP spec, and the request's credential and
+//! client address handed to the executor.
 
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use async_graphql_axum::GraphQLBatchRequest;
 use axum::Router;
-use axum::extract::{ConnectInfo, RawQuery, State};
-use axum::http::Method;
+use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::cors::{AllowOrigin, CorsLayer};
-use tower_http::limit::RequestBodyLimitLayer;
-use tower_http::timeout::TimeoutLayer;
 
 use crate::app::AppState;
+use crate::extract::{ClientAddress, Credential};
 use crate::graphql::limits::Limit;
-use crate::graphql::{
-    ClientAddress, Credential, GraphqlExecutor, RequestAuth, per_request_data,
-    refused_before_execution,
-};
-use crate::middleware;
+use crate::graphql::{GraphqlExecutor, RequestAuth, per_request_data, refused_before_execution};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -37,93 +28,22 @@ struct HttpState {
     graphql: GraphqlExecutor,
 }
 
-pub fn router(app: AppState) -> Router {
-    let graphql = GraphqlExecutor::new(app.clone());
-    let timeout = Duration::from_millis(app.config.request_timeout_ms);
-    let body_limit = app.config.max_body_bytes;
-    let connections_per_request = app.config.db_connections_per_request;
-    let cors = cors_layer(&app.config.cors_allowed_origins);
-    let mut public = Router::new()
-        .route("/graphql", get(graphql_get).post(graphql_post))
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz));
-    if app.config.metrics_listen_addr.is_none() {
-        public = public.route("/metrics", get(metrics));
+impl axum::extract::FromRef<HttpState> for AppState {
+    fn from_ref(state: &HttpState) -> Self {
+        state.app.clone()
     }
-    public
-        .merge(crate::graphiql::routes())
-        .merge(crate::rest::routes(app.clone()))
-        .with_state(HttpState { app, graphql })
-        // Listed innermost first: a request passes them bottom to top.
-        // At the body itself, since the GraphQL extractor streams it past axum's own limit.
-        .layer(RequestBodyLimitLayer::new(body_limit))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            timeout,
-        ))
-        .layer(CatchPanicLayer::new())
-        .layer(axum::middleware::from_fn(middleware::shaped_refusals))
-        .layer(cors)
-        .layer(axum::middleware::from_fn(middleware::request_id))
-        .layer(axum::middleware::from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                crate::app::with_connection_share(
-                    usize::from(connections_per_request),
-                    next.run(request),
-                )
-            },
-        ))
 }
 
-/// The operators' routes, for `METRICS_LISTEN_ADDR`: metrics and probes.
-pub fn operations_router(app: AppState) -> Router {
+/// `/graphql`, and GraphiQL's assets.
+pub fn routes<S>(app: AppState) -> Router<S>
+where
+    S: Clone + Send + Sync + 'static,
+{
     let graphql = GraphqlExecutor::new(app.clone());
     Router::new()
-        .route("/healthz", get(healthz))
-        .route("/readyz", get(readyz))
-        .route("/metrics", get(metrics))
+        .route("/graphql", get(graphql_get).post(graphql_post))
         .with_state(HttpState { app, graphql })
-}
-
-/// Cross-origin access for the configured frontend origins only; none by default.
-fn cors_layer(origins: &[String]) -> CorsLayer {
-    let origin = if origins.iter().any(|o| o == "*") {
-        AllowOrigin::any()
-    } else {
-        AllowOrigin::list(
-            origins
-                .iter()
-                .filter_map(|origin| HeaderValue::from_str(origin).ok()),
-        )
-    };
-    CorsLayer::new()
-        .allow_origin(origin)
-        .allow_methods([Method::GET, Method::POST, Method::DELETE])
-        .allow_headers([
-            header::AUTHORIZATION,
-            header::CONTENT_TYPE,
-            header::ACCEPT,
-            middleware::REQUEST_ID.clone(),
-        ])
-        .expose_headers([middleware::REQUEST_ID.clone()])
-        .max_age(Duration::from_secs(3600))
-}
-
-fn credential(headers: &HeaderMap) -> Credential {
-    let Some(value) = headers.get(header::AUTHORIZATION) else {
-        return Credential::None;
-    };
-    let Ok(value) = value.to_str() else {
-        return Credential::Malformed;
-    };
-    match value.split_once(' ') {
-        Some((scheme, token))
-            if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>
-        {
-            Credential::Bearer(token.trim().to_owned())
-        }
-        _ => Credential::Malformed,
-    }
+        .merge(crate::graphiql::routes())
 }
 
 /// Whether the client asked for the GraphQL-over-HTTP media type, which lets
@@ -148,7 +68,7 @@ fn error_response(status: StatusCode, message: &str, code: &str, headers: &Heade
 /// Serialises a GraphQL response, with the request id in every error.
 fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMap) -> Response {
     let request_id = headers
-        .get(&middleware::REQUEST_ID)
+        .get(&super::request_id::REQUEST_ID)
         .and_then(|v| v.to_str().ok());
     if let Some(id) = request_id {
         let responses: Vec<&mut async_graphql::Response> = match &mut body {
@@ -220,31 +140,6 @@ impl serde::Serialize for WireResponse<'_> {
     }
 }
 
-/// The client's address: the TCP peer, or behind a trusted proxy the last
-/// `X-Forwarded-For` entry (the one that proxy appended).
-pub(crate) fn client_address(
-    app: &AppState,
-    headers: &HeaderMap,
-    peer: SocketAddr,
-) -> ClientAddress {
-    if app.config.trust_forwarded_for {
-        let entries: Vec<&str> = headers
-            .get_all("x-forwarded-for")
-            .iter()
-            .filter_map(|v| v.to_str().ok())
-            .flat_map(|v| v.split(','))
-            .collect();
-        // Only the last entry was written by our proxy; earlier ones are the client's say-so.
-        let forwarded = entries
-            .last()
-            .and_then(|entry| entry.trim().parse::<IpAddr>().ok());
-        if forwarded.is_some() {
-            return ClientAddress(forwarded);
-        }
-    }
-    ClientAddress(Some(peer.ip()))
-}
-
 /// Runs a GraphQL request; `read_only` ones (GET) may not hold a mutation.
 async fn execute(
     state: &HttpState,
@@ -254,7 +149,7 @@ async fn execute(
     read_only: bool,
 ) -> Response {
     let max = state.app.config.max_batch_size;
-    let auth = RequestAuth::new(credential(headers));
+    let auth = RequestAuth::new(Credential::of(headers));
     let batch = match batch {
         BatchRequest::Batch(requests) if requests.len() > max => {
             let error = Limit::Batch.error(format!("a batch may hold at most {max} operations"));
@@ -288,7 +183,7 @@ async fn execute(
 
 async fn graphql_post(
     State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddress,
     headers: HeaderMap,
     request: Result<GraphQLBatchRequest, async_graphql_axum::rejection::GraphQLRejection>,
 ) -> Response {
@@ -296,10 +191,7 @@ async fn graphql_post(
         return refusal;
     }
     match request {
-        Ok(request) => {
-            let client = client_address(&state.app, &headers, peer);
-            execute(&state, request.into_inner(), &headers, client, false).await
-        }
+        Ok(request) => execute(&state, request.into_inner(), &headers, client, false).await,
         Err(rejection) if rejection.0.to_string().contains("length limit exceeded") => {
             let error =
                 Limit::BodySize.error("the request body is larger than this server accepts");
@@ -319,7 +211,7 @@ async fn graphql_post(
 
 async fn graphql_get(
     State(state): State<HttpState>,
-    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    client: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
@@ -342,7 +234,6 @@ async fn graphql_get(
             );
         }
     };
-    let client = client_address(&state.app, &headers, peer);
     // GET must not change anything: the executor refuses mutations in the
     // document itself, so persisted (APQ) documents are covered too.
     let mut response = execute(
@@ -412,34 +303,4 @@ fn unsupported_content_type(headers: &HeaderMap) -> Option<Response> {
         "BAD_USER_INPUT",
         headers,
     ))
-}
-
-async fn metrics(State(state): State<HttpState>) -> Response {
-    let text = state.app.metrics.render(&state.app.pool.status());
-    (
-        [(
-            header::CONTENT_TYPE,
-            "application/openmetrics-text; version=1.0.0; charset=utf-8",
-        )],
-        text,
-    )
-        .into_response()
-}
-
-async fn healthz() -> &'static str {
-    "ok"
-}
-
-async fn readyz(State(state): State<HttpState>) -> Response {
-    let ready = async {
-        let mut conn = state.app.conn().await?;
-        crate::db::migrations_applied(&mut conn).await
-    };
-    match tokio::time::timeout(Duration::from_secs(2), ready).await {
-        Ok(Ok(true)) => (StatusCode::OK, "ready").into_response(),
-        Ok(Ok(false)) => (StatusCode::SERVICE_UNAVAILABLE, "migrations pending").into_response(),
-        Ok(Err(_)) | Err(_) => {
-            (StatusCode::SERVICE_UNAVAILABLE, "database unreachable").into_response()
-        }
-    }
 }

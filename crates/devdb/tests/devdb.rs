@@ -1,4 +1,4 @@
-//! The private development PostgreSQL (`customer_api::devdb`) against the
+//! The private development PostgreSQL (the `devdb` crate) against the
 //! PostgreSQL installed on the machine: created in a project directory, kept
 //! between runs, shared between users, and recovered after `kill -9`.
 //!
@@ -10,7 +10,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
-use customer_api::devdb::{DATA_DIR_NAME, DevCluster, DevClusterOptions, server_answers};
+use devdb::{DATA_DIR_NAME, DevCluster, DevClusterOptions, server_answers};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::{Pid, geteuid};
 use tokio_postgres::{Client, NoTls};
 
 fn options() -> DevClusterOptions {
@@ -56,8 +58,7 @@ impl Drop for TempProject {
     fn drop(&mut self) {
         if let Some(pid) = self.postmaster_pid() {
             // SIGQUIT: immediate shutdown, for a server a failed test left.
-            // SAFETY: kill only sends a signal.
-            unsafe { libc::kill(pid, libc::SIGQUIT) };
+            let _ = kill(Pid::from_raw(pid), Signal::SIGQUIT);
             wait_until_gone(pid, Duration::from_secs(10));
         }
         let _ = std::fs::remove_dir_all(&self.0);
@@ -65,8 +66,8 @@ impl Drop for TempProject {
 }
 
 fn process_exists(pid: i32) -> bool {
-    // SAFETY: signal 0 only checks that the process exists.
-    unsafe { libc::kill(pid, 0) == 0 }
+    // No signal: only whether the process exists.
+    kill(Pid::from_raw(pid), None).is_ok()
 }
 
 fn wait_until_gone(pid: i32, timeout: Duration) {
@@ -128,8 +129,7 @@ async fn a_private_cluster_keeps_its_data_between_runs() {
     let socket = first.data_dir().join(format!(".s.PGSQL.{}", first.port()));
     assert!(socket.exists(), "{}", socket.display());
 
-    // SAFETY: geteuid has no preconditions.
-    if unsafe { libc::geteuid() } == 0 {
+    if geteuid().is_root() {
         use std::os::unix::fs::MetadataExt;
         let owner = std::fs::metadata(first.data_dir()).unwrap().uid();
         assert_ne!(owner, 0, "as root, the data belongs to the postgres user");
@@ -181,8 +181,7 @@ async fn a_server_killed_with_sigkill_starts_again_with_its_data() {
         .unwrap();
 
     let pid = project.postmaster_pid().unwrap();
-    // SAFETY: kill only sends a signal, to the server this test started.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    kill(Pid::from_raw(pid), Signal::SIGKILL).unwrap();
     // No waiting: until init reaps it (1-2 s on this kind of machine), the
     // killed server is a zombie that `kill(pid, 0)` still finds.
     assert!(

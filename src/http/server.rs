@@ -104,7 +104,7 @@ pub async fn serve(
     let limits = Limits::of(&state);
     let metrics = state.metrics.clone();
     let pool = state.pool.clone();
-    let router = crate::build_router(state);
+    let router = super::router(state);
     let slots = Arc::new(Semaphore::new(limits.max_connections));
     let (stop, stopping) = watch::channel(false);
     let (cut, cut_off) = watch::channel(false);
