@@ -1,42 +1,8 @@
 //! Typed configuration, read from command-line flags or environment variables
-//! (flags win). `customer-api --help` prints the same list.
-//!
-//! | Variable | Default | Meaning |
-//! |---|---|---|
-//! | `DATABASE_URL` | `postgres://postgres@127.0.0.1:5432/customer_api` | PostgreSQL to use; the database is created if missing |
-//! | `LISTEN_ADDR` | `127.0.0.1:8080` | address the HTTP server binds |
-//! | `METRICS_LISTEN_ADDR` | none | a separate address for `/metrics` and the probes; `/metrics` then leaves `LISTEN_ADDR` |
-//! | `TOKEN_SECRET` | random per process | keys that sign login tokens, comma-separated; the first signs, all verify |
-//! | `TOKEN_TTL_SECONDS` | `604800` (7 days) | lifetime of a login token |
-//! | `ADMIN_USERNAME` | `admin` | username of the bootstrap super admin |
-//! | `ADMIN_PASSWORD` | random, printed once | password of the bootstrap super admin |
-//! | `LOGIN_MAX_FAILURES` | `5` | failed logins per username within the window |
-//! | `LOGIN_MAX_FAILURES_PER_ADDRESS` | `20` | failed logins per client address within the window |
-//! | `LOGIN_MAX_ATTEMPTS_PER_ADDRESS` | `100` | password checks per client address within the window, successful or not |
-//! | `LOGIN_FAILURE_WINDOW_SECONDS` | `300` | sliding window of the login limits |
-//! | `TRUST_FORWARDED_FOR` | `false` | read the client address from `X-Forwarded-For` (behind a proxy only) |
-//! | `DB_POOL_SIZE` | `16` | maximum database connections |
-//! | `DB_CONNECTIONS_PER_REQUEST` | `4` | most database connections one HTTP request holds at once |
-//! | `DB_POOL_TIMEOUT_MS` | `5000` | longest wait for, or to open, a connection |
-//! | `DB_STATEMENT_TIMEOUT_MS` | `5000` | PostgreSQL `statement_timeout` and `idle_in_transaction_session_timeout` on every connection; a row commits at most 8 times this after its `tm_create` |
-//! | `REQUEST_TIMEOUT_MS` | `30000` | deadline of a whole HTTP request |
-//! | `DRAIN_TIMEOUT_MS` | `10000` | on shutdown, how long in-flight requests may finish |
-//! | `HTTP_HEADER_TIMEOUT_MS` | `10000` | time allowed for a request's head to arrive |
-//! | `HTTP_KEEP_ALIVE_TIMEOUT_MS` | `5000` | idle time after which a connection is closed |
-//! | `HTTP_MAX_CONNECTIONS` | `1024` | most client connections open at once |
-//! | `MAX_BODY_BYTES` | `262144` | largest accepted request body |
-//! | `MAX_BATCH_SIZE` | `10` | most operations in one batched request |
-//! | `MAX_QUERY_DEPTH` | `12` | deepest selection set accepted |
-//! | `MAX_QUERY_COMPLEXITY` | `5000` | highest query complexity accepted |
-//! | `MAX_ALIASES` | `30` | most aliases in one document |
-//! | `MAX_ROOT_FIELDS` | `20` | most root fields in one operation |
-//! | `MAX_NESTING` | `32` | deepest bracket nesting in a document's text (at most 256) |
-//! | `MAX_TOKENS` | `10000` | most lexical tokens in one document |
-//! | `MAX_SELECTIONS` | `2000` | most selections one operation expands to through its fragments |
-//! | `MAX_ACCESS_KEYS_PER_CUSTOMER` | `100` | most live (not deleted, not expired) access keys one customer may hold |
-//! | `CORS_ALLOWED_ORIGINS` | none | browser origins allowed to call the API, comma-separated (`*` for any) |
-//! | `INTROSPECTION` | `true` | whether `__schema`/`__type` queries are answered |
-//! | `LOG_FORMAT` | `text` | `text` for people, `json` for machines; levels come from `RUST_LOG` |
+//! (flags win). Each setting is described once, on its field below: that is
+//! what `customer-api --help` prints, and the test
+//! `readme_lists_every_setting_with_its_default` checks README's
+//! "Configuration" table against it.
 
 use std::fmt;
 use std::net::SocketAddr;
@@ -275,5 +241,76 @@ impl Config {
         let mut config = <Defaults as clap::Parser>::parse_from(["customer-api"]).config;
         config.database_url = Secret::new(database_url);
         config
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use clap::CommandFactory;
+
+    use super::Config;
+
+    #[derive(clap::Parser)]
+    struct Cli {
+        #[command(flatten)]
+        config: Config,
+    }
+
+    /// README's "Configuration" table, as `VARIABLE -> default column`.
+    fn readme_settings() -> BTreeMap<String, String> {
+        let readme = include_str!("../README.md");
+        let section = readme
+            .split("\n## Configuration\n")
+            .nth(1)
+            .expect("README has a Configuration section");
+        section
+            .lines()
+            .skip_while(|line| !line.starts_with("| Variable"))
+            .skip(2)
+            .take_while(|line| line.starts_with('|'))
+            .map(|row| {
+                let cells: Vec<&str> = row.split('|').map(str::trim).collect();
+                (cells[1].trim_matches('`').to_owned(), cells[2].to_owned())
+            })
+            .collect()
+    }
+
+    #[test]
+    fn readme_lists_every_setting_with_its_default() {
+        let documented = readme_settings();
+        let command = Cli::command();
+        let mut settings = BTreeMap::new();
+        for arg in command.get_arguments() {
+            let Some(env) = arg.get_env() else { continue };
+            let env = env.to_string_lossy().into_owned();
+            let default: Vec<String> = arg
+                .get_default_values()
+                .iter()
+                .map(|v| v.to_string_lossy().into_owned())
+                .collect();
+            settings.insert(env, default);
+        }
+        assert!(settings.len() > 30, "every setting has an environment variable");
+        assert_eq!(
+            settings.keys().collect::<Vec<_>>(),
+            documented.keys().collect::<Vec<_>>(),
+            "README's Configuration table lists exactly the settings of `--help`"
+        );
+        for (env, default) in &settings {
+            let column = &documented[env];
+            match default.as_slice() {
+                [] => assert!(
+                    !column.starts_with('`'),
+                    "{env} has no default, but README gives one: {column}"
+                ),
+                [value] => assert!(
+                    column.starts_with(&format!("`{value}`")),
+                    "{env}: README says {column}, the code says `{value}`"
+                ),
+                values => panic!("{env} has several defaults: {values:?}"),
+            }
+        }
     }
 }

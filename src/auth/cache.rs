@@ -31,6 +31,7 @@ use tokio::sync::broadcast;
 use uuid::Uuid;
 
 use super::Principal;
+use super::revocation::REVOCATION_ACK_WAIT;
 
 pub const CHANNEL: &str = "credential_changes";
 /// Where each listener acknowledges a change it has applied, as `<listener>|<payload>`.
@@ -41,9 +42,6 @@ pub const LISTENER_APPLICATION_NAME: &str = "customer-api credential listener";
 const MAX_ENTRIES: u64 = 100_000;
 /// A safety net only: invalidation does the real work.
 const MAX_AGE: Duration = Duration::from_secs(300);
-/// How long a revoking change waits for every listening server to
-/// acknowledge that it has dropped the revoked credential.
-pub const REVOCATION_ACK_WAIT: Duration = Duration::from_secs(2);
 /// How long one heartbeat lets the cache be trusted, counted from when it was
 /// sent. Shorter than `REVOCATION_ACK_WAIT`, with room for clock-rate drift
 /// and scheduling between the two processes.

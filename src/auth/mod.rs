@@ -6,6 +6,7 @@ pub mod cache;
 pub mod limiter;
 pub mod password;
 pub mod principal;
+pub mod revocation;
 pub mod token;
 
 pub use password::PasswordHasher;

@@ -433,3 +433,23 @@ pub async fn create_database_if_missing(database_url: &str) -> AppResult<()> {
         ))),
     }
 }
+
+/// How many server processes are listening for credential changes on this
+/// database (their listener connections, named in `pg_stat_activity`).
+pub async fn listening_servers(conn: &mut AsyncPgConnection) -> AppResult<usize> {
+    use diesel::sql_types::{BigInt, Text};
+
+    #[derive(diesel::QueryableByName)]
+    struct Count {
+        #[diesel(sql_type = BigInt)]
+        listeners: i64,
+    }
+    let count: Count = diesel::sql_query(
+        "SELECT count(*) AS listeners FROM pg_stat_activity \
+         WHERE datname = current_database() AND application_name = $1",
+    )
+    .bind::<Text, _>(crate::auth::cache::LISTENER_APPLICATION_NAME)
+    .get_result(conn)
+    .await?;
+    Ok(usize::try_from(count.listeners).unwrap_or(0))
+}

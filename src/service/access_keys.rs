@@ -4,8 +4,8 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use super::auth::revoking;
 use super::pagination::{Page, PageRequest};
+use super::revoking;
 use super::{now_micros, retrying, validate};
 use crate::app::AppState;
 use crate::auth::{Principal, access_key};

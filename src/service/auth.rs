@@ -6,9 +6,9 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use super::{now_micros, retrying, validate};
+use super::{now_micros, retrying, revoking, validate};
 use crate::app::AppState;
-use crate::auth::cache::{CredentialKey, LISTENER_APPLICATION_NAME, REVOCATION_ACK_WAIT};
+use crate::auth::cache::CredentialKey;
 use crate::auth::limiter::{Attempt, Check, normal_username};
 use crate::auth::token::{IssuedToken, session_tag};
 use crate::auth::{CredentialId, Permission, Principal, access_key};
@@ -230,74 +230,6 @@ async fn replace_password(
         .await
     })
     .await
-}
-
-/// Runs a change that may revoke credentials (it returns whether it did),
-/// then makes sure they are gone everywhere before the caller hears of
-/// success: this process drops its cache at once, and waits until every
-/// server listening on the database has acknowledged dropping its own, or
-/// `REVOCATION_ACK_WAIT` has passed, by when a server that did not answer
-/// has stopped trusting its cache (its lease is shorter; see `auth::cache`).
-pub(crate) async fn revoking<T>(
-    state: &AppState,
-    payload: &str,
-    change: impl Future<Output = AppResult<(T, bool)>>,
-) -> AppResult<T> {
-    let acks = state.credentials.subscribe();
-    let (result, revoked) = change.await?;
-    if !revoked {
-        return Ok(result);
-    }
-    state.credentials.invalidate_all();
-    // The change is committed: from here on, a failure to confirm it
-    // everywhere is logged, and the answer still reports what was stored.
-    match listening_servers(state).await {
-        Ok(0) => {}
-        Ok(listeners) => {
-            if !state
-                .credentials
-                .wait_for_acks(acks, payload, listeners, REVOCATION_ACK_WAIT)
-                .await
-            {
-                tracing::warn!(
-                    payload,
-                    listeners,
-                    "not every server acknowledged a revocation in time"
-                );
-            }
-        }
-        Err(error) => {
-            tracing::warn!(
-                payload,
-                error = %crate::error::error_chain(&error),
-                "a revocation was stored but its acknowledgements could not be awaited"
-            );
-            // Without the count, waiting out the leases is what makes the
-            // revocation hold everywhere by the time the caller hears of it.
-            tokio::time::sleep(REVOCATION_ACK_WAIT).await;
-        }
-    }
-    Ok(result)
-}
-
-/// How many server processes are listening for credential changes on this database.
-async fn listening_servers(state: &AppState) -> AppResult<usize> {
-    use diesel::sql_types::{BigInt, Text};
-    use diesel_async::RunQueryDsl;
-
-    #[derive(diesel::QueryableByName)]
-    struct Count {
-        #[diesel(sql_type = BigInt)]
-        listeners: i64,
-    }
-    let count: Count = diesel::sql_query(
-        "SELECT count(*) AS listeners FROM pg_stat_activity \
-         WHERE datname = current_database() AND application_name = $1",
-    )
-    .bind::<Text, _>(LISTENER_APPLICATION_NAME)
-    .get_result(&mut *state.conn().await?)
-    .await?;
-    Ok(usize::try_from(count.listeners).unwrap_or(0))
 }
 
 /// The principal behind a bearer credential: a login token or an access key.

@@ -3,8 +3,8 @@
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
-use super::auth::revoking;
 use super::pagination::{Page, PageRequest};
+use super::revoking;
 use super::validate;
 use super::{now_micros, retrying};
 use crate::app::AppState;

@@ -39,3 +39,17 @@ where
         }
     }
 }
+
+/// Runs a change that may revoke credentials (it returns whether it did),
+/// and answers only once the revocation holds on every server (see
+/// `auth::revocation`).
+pub(crate) async fn revoking<T>(
+    state: &crate::app::AppState,
+    payload: &str,
+    change: impl std::future::Future<Output = crate::error::AppResult<(T, bool)>>,
+) -> crate::error::AppResult<T> {
+    crate::auth::revocation::revoke_everywhere(&state.credentials, payload, change, async || {
+        crate::db::listening_servers(&mut *state.conn().await?).await
+    })
+    .await
+}
