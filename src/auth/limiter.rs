@@ -16,22 +16,23 @@
 //! in before (the user's own); the per-address limits still do. A check of
 //! the current password (`changePassword`) always counts per username: its
 //! caller holds a session, so its address is always a known one, and a
-//! stolen session must not become an unlimited password oracle. Counts are
-//! kept per process.
+//! stolen session must not become an unlimited password oracle.
+//!
+//! Counts are kept in PostgreSQL (`db::login_limits`), so the limits hold
+//! across every server on the database. This module is the policy: which
+//! buckets an attempt counts in, with which limits. Each process remembers
+//! the client addresses it has seen refused until their retry time, and
+//! refuses them again without asking the database, so that a flood from one
+//! address costs the database one statement per window, not one per attempt.
 //!
 //! Usernames are keyed in the one normal form the database lookup also uses
 //! (`normal_username`): a username that breaks the username rule cannot
 //! exist, and has no bucket of its own.
 
-use std::collections::VecDeque;
-use std::hash::Hash;
 use std::net::IpAddr;
-use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Addresses remembered as a username's own, after a successful login.
-const KNOWN_ADDRESS_MEMORY: Duration = Duration::from_secs(30 * 24 * 3600);
-const MAX_TRACKED_KEYS: u64 = 200_000;
+const MAX_REMEMBERED_REFUSALS: u64 = 200_000;
 
 #[derive(Clone, Copy, Debug)]
 pub struct LimiterSettings {
@@ -51,15 +52,6 @@ impl LimiterSettings {
             window: Duration::from_secs(config.login_failure_window_seconds),
         }
     }
-}
-
-#[derive(Clone)]
-pub struct LoginLimiter {
-    settings: LimiterSettings,
-    failures_by_username: Window<String>,
-    failures_by_address: Window<IpAddr>,
-    attempts_by_address: Window<IpAddr>,
-    known_addresses: moka::sync::Cache<(String, IpAddr), ()>,
 }
 
 /// Which kind of password check an attempt is.
@@ -83,149 +75,102 @@ pub fn normal_username(username: &str) -> Option<String> {
         .then(|| username.to_ascii_lowercase())
 }
 
-/// An attempt counted in advance as a failure. `succeeded` gives the
-/// failure back; dropping it keeps the failure counted.
-#[must_use = "an attempt counts as failed unless marked as succeeded"]
-pub struct Attempt {
-    limiter: LoginLimiter,
-    username: Option<(String, Instant)>,
-    address: Option<(IpAddr, Instant)>,
+const FAILURES_BY_USERNAME: &str = "fu:";
+const FAILURES_BY_ADDRESS: &str = "fa:";
+const ATTEMPTS_BY_ADDRESS: &str = "aa:";
+
+/// The buckets one attempt counts in, with their limits.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Plan {
+    pub buckets: Vec<String>,
+    /// `None`: counted, not limited.
+    pub limits: Vec<Option<i32>>,
+    /// For logins: the username and address whose having logged in before
+    /// lifts the per-username limit.
+    pub own_address: Option<(String, IpAddr)>,
 }
 
-impl Attempt {
-    pub fn succeeded(mut self) {
-        self.give_back(true);
+impl Plan {
+    /// Whether a bucket counts failures (given back when the attempt
+    /// succeeds), rather than every attempt.
+    pub fn is_failure_bucket(bucket: &str) -> bool {
+        bucket.starts_with(FAILURES_BY_USERNAME) || bucket.starts_with(FAILURES_BY_ADDRESS)
     }
+}
 
-    fn give_back(&mut self, remember_address: bool) {
-        if let Some((username, at)) = self.username.take() {
-            self.limiter.failures_by_username.release(&username, at);
-            if let (true, Some((address, _))) = (remember_address, self.address) {
-                self.limiter.known_addresses.insert((username, address), ());
-            }
-        }
-        if let Some((address, at)) = self.address.take() {
-            self.limiter.failures_by_address.release(&address, at);
-        }
-    }
+#[derive(Clone)]
+pub struct LoginLimiter {
+    settings: LimiterSettings,
+    /// Address buckets refused by the database, until when.
+    refused: moka::sync::Cache<String, Instant>,
 }
 
 impl LoginLimiter {
     pub fn new(settings: LimiterSettings) -> Self {
         Self {
             settings,
-            failures_by_username: Window::new(settings.window),
-            failures_by_address: Window::new(settings.window),
-            attempts_by_address: Window::new(settings.window),
-            known_addresses: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED_KEYS)
-                .time_to_live(KNOWN_ADDRESS_MEMORY)
+            refused: moka::sync::Cache::builder()
+                .max_capacity(MAX_REMEMBERED_REFUSALS)
+                .time_to_live(settings.window)
                 .build(),
         }
     }
 
-    /// Counts an attempt for `username` (as `normal_username` gives it) from
-    /// `address`, or refuses it if a limit is reached. Atomic per key: of
-    /// any number of concurrent attempts, at most the limit get through.
-    pub fn reserve(
-        &self,
-        check: Check,
-        username: Option<&str>,
-        address: Option<IpAddr>,
-    ) -> Result<Attempt, RetryAfter> {
-        let mut attempt = Attempt {
-            limiter: self.clone(),
-            username: None,
-            address: None,
+    pub fn window(&self) -> Duration {
+        self.settings.window
+    }
+
+    /// The buckets an attempt to check `username`'s password (as
+    /// `normal_username` gives it) from `address` counts in.
+    pub fn plan(&self, check: Check, username: Option<&str>, address: Option<IpAddr>) -> Plan {
+        let limit = |n: usize| Some(i32::try_from(n).unwrap_or(i32::MAX));
+        let mut plan = Plan {
+            buckets: Vec::new(),
+            limits: Vec::new(),
+            own_address: None,
         };
         if let Some(address) = address {
-            let at = self
-                .failures_by_address
-                .reserve(&address, self.settings.max_failures_per_address)?;
-            attempt.address = Some((address, at));
-            if let Err(retry) = self
-                .attempts_by_address
-                .reserve(&address, self.settings.max_attempts_per_address)
-            {
-                // Refused before any hashing: no failure to count.
-                attempt.give_back(false);
-                return Err(retry);
-            }
+            plan.buckets.push(format!("{FAILURES_BY_ADDRESS}{address}"));
+            plan.limits
+                .push(limit(self.settings.max_failures_per_address));
+            plan.buckets.push(format!("{ATTEMPTS_BY_ADDRESS}{address}"));
+            plan.limits
+                .push(limit(self.settings.max_attempts_per_address));
         }
         if let Some(username) = username {
-            let username = username.to_owned();
-            let own_address = check == Check::Login
-                && address
-                    .is_some_and(|a| self.known_addresses.contains_key(&(username.clone(), a)));
-            let limit = if own_address {
-                usize::MAX
-            } else {
-                self.settings.max_failures_per_username
-            };
-            match self.failures_by_username.reserve(&username, limit) {
-                Ok(at) => attempt.username = Some((username, at)),
-                Err(retry) => {
-                    attempt.give_back(false);
-                    return Err(retry);
-                }
+            plan.buckets
+                .push(format!("{FAILURES_BY_USERNAME}{username}"));
+            plan.limits
+                .push(limit(self.settings.max_failures_per_username));
+            if let (Check::Login, Some(address)) = (check, address) {
+                plan.own_address = Some((username.to_owned(), address));
             }
         }
-        Ok(attempt)
-    }
-}
-
-/// Attempt times per key within the window. Keys idle for a whole window are
-/// evicted, and the number of keys is bounded, so random usernames cannot
-/// exhaust memory.
-#[derive(Clone)]
-struct Window<K: Hash + Eq + Send + Sync + 'static> {
-    window: Duration,
-    times: moka::sync::Cache<K, Arc<Mutex<VecDeque<Instant>>>>,
-}
-
-impl<K: Hash + Eq + Clone + Send + Sync + 'static> Window<K> {
-    fn new(window: Duration) -> Self {
-        Self {
-            window,
-            times: moka::sync::Cache::builder()
-                .max_capacity(MAX_TRACKED_KEYS)
-                .time_to_idle(window)
-                .build(),
-        }
+        plan
     }
 
-    /// Records an attempt now unless `limit` attempts are already in the
-    /// window; answers the time recorded, to give it back with `release`.
-    fn reserve(&self, key: &K, limit: usize) -> Result<Instant, RetryAfter> {
-        let times = self.times.get_with_by_ref(key, Default::default);
-        let mut times = times
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
+    /// A refusal this process has already heard for one of the plan's
+    /// address buckets, still in force. (Username buckets are always asked:
+    /// whether they apply depends on the address.)
+    pub fn refused_before(&self, plan: &Plan) -> Option<RetryAfter> {
         let now = Instant::now();
-        while times
-            .front()
-            .is_some_and(|t| now.duration_since(*t) >= self.window)
-        {
-            times.pop_front();
-        }
-        if times.len() >= limit {
-            // Allowed again once enough attempts have left the window.
-            let freeing = times[times.len() - limit];
-            let wait = self.window.saturating_sub(now.duration_since(freeing));
-            return Err(RetryAfter(wait.as_secs_f64().ceil().max(1.0) as u64));
-        }
-        times.push_back(now);
-        Ok(now)
+        plan.buckets
+            .iter()
+            .filter(|bucket| !bucket.starts_with(FAILURES_BY_USERNAME))
+            .filter_map(|bucket| self.refused.get(bucket))
+            .filter(|until| *until > now)
+            .max()
+            .map(|until| RetryAfter(until.duration_since(now).as_secs_f64().ceil().max(1.0) as u64))
     }
 
-    fn release(&self, key: &K, at: Instant) {
-        if let Some(times) = self.times.get(key) {
-            let mut times = times
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            if let Some(position) = times.iter().rposition(|t| *t == at) {
-                times.remove(position);
-            }
+    /// Remembers the database's refusal of these buckets.
+    pub fn remember_refusal(&self, buckets: &[String], retry: RetryAfter) {
+        let until = Instant::now() + Duration::from_secs(retry.0);
+        for bucket in buckets
+            .iter()
+            .filter(|bucket| !bucket.starts_with(FAILURES_BY_USERNAME))
+        {
+            self.refused.insert(bucket.clone(), until);
         }
     }
 }
@@ -234,35 +179,13 @@ impl<K: Hash + Eq + Clone + Send + Sync + 'static> Window<K> {
 mod tests {
     use super::*;
 
-    fn limiter(per_user: usize, per_address: usize) -> LoginLimiter {
+    fn limiter() -> LoginLimiter {
         LoginLimiter::new(LimiterSettings {
-            max_failures_per_username: per_user,
-            max_failures_per_address: per_address,
-            max_attempts_per_address: 1_000,
+            max_failures_per_username: 5,
+            max_failures_per_address: 20,
+            max_attempts_per_address: 100,
             window: Duration::from_secs(60),
         })
-    }
-
-    fn attempt(limiter: &LoginLimiter, name: &str, address: &str) -> Result<Attempt, RetryAfter> {
-        limiter.reserve(
-            Check::Login,
-            normal_username(name).as_deref(),
-            Some(address.parse().unwrap()),
-        )
-    }
-
-    const ATTACKER: &str = "203.0.113.7";
-    const OWN: &str = "198.51.100.9";
-
-    #[test]
-    fn usernames_are_limited_case_insensitively() {
-        let limiter = limiter(3, 100);
-        for name in ["Alice", "ALICE", "alice"] {
-            drop(attempt(&limiter, name, ATTACKER).unwrap());
-        }
-        let RetryAfter(seconds) = attempt(&limiter, "aLiCe", ATTACKER).err().unwrap();
-        assert!((1..=60).contains(&seconds), "{seconds}");
-        assert!(attempt(&limiter, "bob", ATTACKER).is_ok());
     }
 
     #[test]
@@ -275,59 +198,36 @@ mod tests {
     }
 
     #[test]
-    fn attempts_count_before_they_finish_and_success_gives_them_back() {
-        let limiter = limiter(3, 100);
-        let pending: Vec<Attempt> = (0..3)
-            .map(|_| attempt(&limiter, "carol", OWN).unwrap())
-            .collect();
-        assert!(
-            attempt(&limiter, "carol", OWN).is_err(),
-            "three attempts in flight use up the limit"
+    fn logins_count_per_address_and_username_and_only_logins_spare_the_own_address() {
+        let address: IpAddr = "203.0.113.7".parse().unwrap();
+        let login = limiter().plan(Check::Login, Some("alice"), Some(address));
+        assert_eq!(
+            login.buckets,
+            ["fa:203.0.113.7", "aa:203.0.113.7", "fu:alice"]
         );
-        for pending in pending {
-            pending.succeeded();
-        }
-        assert!(attempt(&limiter, "carol", OWN).is_ok());
+        assert_eq!(login.limits, [Some(20), Some(100), Some(5)]);
+        assert_eq!(login.own_address, Some(("alice".to_owned(), address)));
+        let current = limiter().plan(Check::CurrentPassword, Some("alice"), Some(address));
+        assert_eq!(current.own_address, None);
+        let unknown = limiter().plan(Check::Login, None, None);
+        assert!(unknown.buckets.is_empty());
+        assert!(Plan::is_failure_bucket("fa:1.2.3.4") && Plan::is_failure_bucket("fu:x"));
+        assert!(!Plan::is_failure_bucket("aa:1.2.3.4"));
     }
 
     #[test]
-    fn the_users_own_address_is_not_locked_out_by_others() {
-        let limiter = limiter(3, 100);
-        attempt(&limiter, "alice", OWN).unwrap().succeeded();
-        for _ in 0..3 {
-            drop(attempt(&limiter, "alice", ATTACKER).unwrap());
-        }
-        assert!(attempt(&limiter, "alice", ATTACKER).is_err());
-        assert!(attempt(&limiter, "alice", OWN).is_ok());
-        let current_password = limiter.reserve(
-            Check::CurrentPassword,
-            Some("alice"),
-            Some(OWN.parse().unwrap()),
+    fn refused_addresses_are_refused_locally_until_their_time_but_usernames_are_not() {
+        let limiter = limiter();
+        let plan = limiter.plan(
+            Check::Login,
+            Some("bob"),
+            Some("198.51.100.9".parse().unwrap()),
         );
-        assert!(
-            current_password.is_err(),
-            "checks of the current password are limited even from the user's own address"
-        );
-    }
-
-    #[test]
-    fn addresses_are_limited_across_usernames_and_successes_count_too() {
-        let limiter = limiter(100, 4);
-        for i in 0..4 {
-            drop(attempt(&limiter, &format!("user{i}"), ATTACKER).unwrap());
-        }
-        assert!(attempt(&limiter, "someone-else", ATTACKER).is_err());
-        assert!(attempt(&limiter, "someone-else", "203.0.113.8").is_ok());
-
-        let limiter = LoginLimiter::new(LimiterSettings {
-            max_failures_per_username: 100,
-            max_failures_per_address: 100,
-            max_attempts_per_address: 5,
-            window: Duration::from_secs(60),
-        });
-        for _ in 0..5 {
-            attempt(&limiter, "dave", OWN).unwrap().succeeded();
-        }
-        assert!(attempt(&limiter, "dave", OWN).is_err());
+        assert_eq!(limiter.refused_before(&plan), None);
+        limiter.remember_refusal(&["fu:bob".to_owned()], RetryAfter(30));
+        assert_eq!(limiter.refused_before(&plan), None);
+        limiter.remember_refusal(&["fa:198.51.100.9".to_owned()], RetryAfter(30));
+        let RetryAfter(seconds) = limiter.refused_before(&plan).unwrap();
+        assert!((29..=30).contains(&seconds), "{seconds}");
     }
 }

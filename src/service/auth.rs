@@ -9,9 +9,10 @@ use uuid::Uuid;
 use super::{now_micros, retrying, revoking, validate};
 use crate::app::AppState;
 use crate::auth::cache::CredentialKey;
-use crate::auth::limiter::{Attempt, Check, normal_username};
+use crate::auth::limiter::{Check, normal_username};
 use crate::auth::token::{IssuedToken, session_tag};
 use crate::auth::{CredentialId, Permission, Principal, access_key};
+use crate::db::login_limits::{self, Counted};
 use crate::db::models::access_key as access_key_rows;
 use crate::db::models::agent::{self, AgentRow};
 use crate::db::models::customer::{self, CustomerRow};
@@ -34,7 +35,7 @@ pub async fn login(
     client: Option<IpAddr>,
 ) -> AppResult<(IssuedToken, AgentRow)> {
     let username = normal_username(username);
-    let attempt = reserve_attempt(state, Check::Login, username.as_deref(), client)?;
+    let attempt = reserve_attempt(state, Check::Login, username.as_deref(), client).await?;
     let credentials = match &username {
         Some(username) if password.chars().count() <= MAX_LOGIN_FIELD_CHARS => {
             agent::find_credentials(&mut *state.conn().await?, username).await?
@@ -85,24 +86,66 @@ pub async fn login(
         .await
     })
     .await?;
-    attempt.succeeded();
+    attempt.succeeded(state).await;
     tracing::info!(agent_id = %agent.id, session = %session_tag(issued.session_id), "login succeeded");
     Ok((issued, agent))
 }
 
+/// A password check counted in advance as a failure, in every server's
+/// limiter. `succeeded` gives the failure back; dropping it keeps it counted.
+#[must_use = "an attempt counts as failed unless marked as succeeded"]
+struct Attempt {
+    counted: Counted,
+    /// For logins: the username and address to remember as its own.
+    remember: Option<(String, IpAddr)>,
+}
+
+impl Attempt {
+    async fn succeeded(self, state: &AppState) {
+        let remember = self.remember.as_ref().map(|(u, a)| (u.as_str(), *a));
+        let given_back = async {
+            login_limits::succeeded(&mut *state.conn().await?, &self.counted, remember).await
+        };
+        // The check itself succeeded: a failure to record that costs the
+        // user a counted failure, not the request.
+        if let Err(error) = given_back.await {
+            tracing::warn!(error = %crate::error::error_chain(&error), "could not give back a login attempt");
+        }
+    }
+}
+
 /// Counts a password check in the limiter, or refuses it.
-fn reserve_attempt(
+async fn reserve_attempt(
     state: &AppState,
     check: Check,
     username: Option<&str>,
     client: Option<IpAddr>,
 ) -> AppResult<Attempt> {
-    state.login_limiter.reserve(check, username, client).map_err(|retry| {
-        tracing::info!(client = ?client, retry_after = retry.0, "password check refused by the limiter");
-        state.metrics.record_login_failure("limited");
-        AppError::TooManyFailures {
-            retry_after_seconds: retry.0,
+    let limiter = &state.login_limiter;
+    let plan = limiter.plan(check, username, client);
+    let refused = match limiter.refused_before(&plan) {
+        Some(retry) => retry,
+        None => {
+            let reserved =
+                login_limits::reserve(&mut *state.conn().await?, &plan, limiter.window()).await?;
+            match reserved {
+                Ok(counted) => {
+                    return Ok(Attempt {
+                        counted,
+                        remember: plan.own_address,
+                    });
+                }
+                Err(refusal) => {
+                    limiter.remember_refusal(&refusal.buckets, refusal.retry_after);
+                    refusal.retry_after
+                }
+            }
         }
+    };
+    tracing::info!(client = ?client, retry_after = refused.0, "password check refused by the limiter");
+    state.metrics.record_login_failure("limited");
+    Err(AppError::TooManyFailures {
+        retry_after_seconds: refused.0,
     })
 }
 
@@ -158,13 +201,14 @@ pub async fn change_password(
             .ok_or(AppError::Unauthenticated)?;
         (normal_username(&agent.username), stored)
     };
-    let attempt = reserve_attempt(state, Check::CurrentPassword, username.as_deref(), client)?;
+    let attempt =
+        reserve_attempt(state, Check::CurrentPassword, username.as_deref(), client).await?;
     if !state.hasher.verify(current_password, &stored).await? {
         drop(attempt);
         state.metrics.record_login_failure("credentials");
         return Err(AppError::Unauthenticated);
     }
-    attempt.succeeded();
+    attempt.succeeded(state).await;
     let agent = replace_password(
         state,
         agent_id,
@@ -353,11 +397,14 @@ pub async fn viewer(
     Ok((agent, customer))
 }
 
-/// One row per login piles up; rows expired for a day can never be used again.
+/// One row per login piles up; rows expired for a day can never be used
+/// again. Likewise the addresses the login limiter remembers.
 pub async fn purge_expired_sessions(state: &AppState) -> AppResult<()> {
-    let purged = session::delete_expired(&mut *state.conn().await?).await?;
+    let mut conn = state.conn().await?;
+    let purged = session::delete_expired(&mut conn).await?;
     if purged > 0 {
         tracing::info!(purged, "removed expired login sessions");
     }
+    login_limits::forget_old_addresses(&mut conn).await?;
     Ok(())
 }

@@ -16,6 +16,7 @@ mod integrity;
 mod operator;
 mod pagination;
 mod races;
+mod replicas;
 mod rest;
 mod schema;
 mod security;
