@@ -292,7 +292,10 @@ mod tests {
                 .collect();
             settings.insert(env, default);
         }
-        assert!(settings.len() > 30, "every setting has an environment variable");
+        assert!(
+            settings.len() > 30,
+            "every setting has an environment variable"
+        );
         assert_eq!(
             settings.keys().collect::<Vec<_>>(),
             documented.keys().collect::<Vec<_>>(),
