@@ -3,8 +3,16 @@
 
 use std::borrow::Cow;
 
-/// Stable machine-readable error codes, sent as `extensions.code`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+use serde::Serialize;
+use strum::{IntoStaticStr, VariantArray};
+use utoipa::ToSchema;
+
+/// The error codes of the API contract.
+// Sent by both surfaces under these names: GraphQL's `extensions.code`
+// (`as_str`) and REST's `error.code` (serde); a unit test holds the two equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema, IntoStaticStr, VariantArray)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[strum(serialize_all = "SCREAMING_SNAKE_CASE")]
 pub enum ErrorCode {
     Unauthenticated,
     Forbidden,
@@ -17,15 +25,7 @@ pub enum ErrorCode {
 
 impl ErrorCode {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Unauthenticated => "UNAUTHENTICATED",
-            Self::Forbidden => "FORBIDDEN",
-            Self::NotFound => "NOT_FOUND",
-            Self::Conflict => "CONFLICT",
-            Self::BadUserInput => "BAD_USER_INPUT",
-            Self::ServiceUnavailable => "SERVICE_UNAVAILABLE",
-            Self::InternalServerError => "INTERNAL_SERVER_ERROR",
-        }
+        self.into()
     }
 }
 
@@ -251,6 +251,13 @@ mod tests {
         ];
         for (error, code) in cases {
             assert_eq!(error.code().as_str(), code, "{error:?}");
+        }
+    }
+
+    #[test]
+    fn both_surfaces_send_the_same_code_names() {
+        for code in ErrorCode::VARIANTS {
+            assert_eq!(serde_json::to_value(code).unwrap(), code.as_str());
         }
     }
 

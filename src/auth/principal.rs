@@ -1,40 +1,39 @@
 //! Who a request acts as, and the permission rules ("guards") every
 //! operation checks through the service layer.
 
+use async_graphql::Enum;
+use strum::VariantArray;
 use uuid::Uuid;
 
 use crate::error::{AppError, AppResult};
 
-/// Agent permissions, stored as a bitmask with these values.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// A permission an agent can hold. `Agent.permission` is the bitmask of these.
+// Stored as a bitmask of the discriminants; GraphQL shows the variants as
+// `AgentPermission`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum, VariantArray)]
+#[graphql(name = "AgentPermission")]
+#[repr(i32)]
 pub enum Permission {
-    ProjectSuperAdmin,
-    CustomerAgent,
-    CustomerAdmin,
-    CustomerManager,
+    /// Runs the platform (bit 1); effective only for agents of the platform's own customer.
+    ProjectSuperAdmin = 1,
+    /// A regular agent of a customer (bit 16).
+    CustomerAgent = 16,
+    /// Administers its customer (bit 32).
+    CustomerAdmin = 32,
+    /// Manages its customer (bit 64).
+    CustomerManager = 64,
 }
 
 impl Permission {
-    pub const ALL: [Permission; 4] = [
-        Self::ProjectSuperAdmin,
-        Self::CustomerAgent,
-        Self::CustomerAdmin,
-        Self::CustomerManager,
-    ];
-
     pub const fn bit(self) -> i32 {
-        match self {
-            Self::ProjectSuperAdmin => 1,
-            Self::CustomerAgent => 16,
-            Self::CustomerAdmin => 32,
-            Self::CustomerManager => 64,
-        }
+        self as i32
     }
 
-    /// The permissions set in `mask`, in a fixed order.
+    /// The permissions set in `mask`, in declaration order.
     pub fn from_mask(mask: i32) -> Vec<Permission> {
-        Self::ALL
-            .into_iter()
+        Self::VARIANTS
+            .iter()
+            .copied()
             .filter(|p| mask & p.bit() != 0)
             .collect()
     }

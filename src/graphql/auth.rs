@@ -5,7 +5,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::context::{principal, state};
-use super::types::{AgentPermission, AgentView, CustomerView, permission_names};
+use super::types::{AgentView, CustomerView};
+use crate::auth::Permission;
 use crate::extract::ClientAddress;
 use crate::service;
 
@@ -37,7 +38,7 @@ pub struct Viewer {
     /// The customer the caller belongs to.
     customer: CustomerView,
     /// The permissions the caller acts with.
-    permissions: Vec<AgentPermission>,
+    permissions: Vec<Permission>,
 }
 
 #[derive(Default)]
@@ -52,7 +53,7 @@ impl AuthQuery {
         Ok(Viewer {
             agent: agent.map(Into::into),
             customer: customer.into(),
-            permissions: permission_names(principal.permission),
+            permissions: Permission::from_mask(principal.permission),
         })
     }
 }

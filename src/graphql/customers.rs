@@ -5,9 +5,9 @@ use uuid::Uuid;
 
 use super::context::{principal, state};
 use super::pagination::{Connection, page_cost, page_request};
-use super::types::{CustomerView, WebhookMethod};
+use super::types::CustomerView;
 use crate::db::models::customer::CustomerRow;
-use crate::service::customers::{self, NewCustomerInput};
+use crate::service::customers::{self, NewCustomerInput, WebhookMethod};
 
 #[derive(Default)]
 pub struct CustomerQuery;
@@ -81,7 +81,7 @@ impl From<CreateCustomerInput> for NewCustomerInput {
             password: input.password,
             name: input.name.unwrap_or_default(),
             detail: input.detail.unwrap_or_default(),
-            webhook_method: input.webhook_method.map(Into::into),
+            webhook_method: input.webhook_method,
             webhook_uri: input.webhook_uri.unwrap_or_default(),
             line_secret: input.line_secret.unwrap_or_default(),
             line_token: input.line_token.unwrap_or_default(),

@@ -18,7 +18,8 @@ use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::customer::CustomerRow;
 use crate::error::{AppError, AppResult};
 use crate::service;
-use crate::service::pagination::{DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+use crate::service::pagination::{GRAPHQL_DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+
 const CURSOR_VERSION: &str = "c1";
 
 pub fn encode_cursor(key: PageKey) -> String {
@@ -67,7 +68,7 @@ pub fn page_request(
 /// What a list field may cost in complexity: its page size (clamped as the
 /// resolver does) times what one node costs.
 pub fn page_cost(first: Option<i32>, last: Option<i32>, node_cost: usize) -> usize {
-    let size = first.or(last).map_or(DEFAULT_PAGE_SIZE, i64::from);
+    let size = first.or(last).map_or(GRAPHQL_DEFAULT_PAGE_SIZE, i64::from);
     let size = usize::try_from(size.clamp(1, MAX_PAGE_SIZE)).unwrap_or(1);
     1 + size.saturating_mul(node_cost)
 }

@@ -1,7 +1,7 @@
 //! The objects clients see. Each is built from a database row; none of them
 //! can carry a password or its hash.
 
-use async_graphql::{ComplexObject, Context, Enum, Result, SimpleObject};
+use async_graphql::{ComplexObject, Context, Result, SimpleObject};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
@@ -11,73 +11,7 @@ use crate::auth::Permission;
 use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::agent::AgentRow;
 use crate::db::models::customer::CustomerRow;
-use crate::service::customers::WebhookMethod as DomainWebhookMethod;
-
-/// HTTP method used to deliver a customer's webhook events.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum WebhookMethod {
-    /// HTTP GET.
-    Get,
-    /// HTTP POST.
-    Post,
-    /// HTTP PUT.
-    Put,
-    /// HTTP DELETE.
-    Delete,
-}
-
-impl From<WebhookMethod> for DomainWebhookMethod {
-    fn from(method: WebhookMethod) -> Self {
-        match method {
-            WebhookMethod::Get => Self::Get,
-            WebhookMethod::Post => Self::Post,
-            WebhookMethod::Put => Self::Put,
-            WebhookMethod::Delete => Self::Delete,
-        }
-    }
-}
-
-impl From<DomainWebhookMethod> for WebhookMethod {
-    fn from(method: DomainWebhookMethod) -> Self {
-        match method {
-            DomainWebhookMethod::Get => Self::Get,
-            DomainWebhookMethod::Post => Self::Post,
-            DomainWebhookMethod::Put => Self::Put,
-            DomainWebhookMethod::Delete => Self::Delete,
-        }
-    }
-}
-
-/// A permission an agent can hold. `Agent.permission` is the bitmask of these.
-#[derive(Enum, Clone, Copy, Debug, PartialEq, Eq)]
-pub enum AgentPermission {
-    /// Runs the platform (bit 1); effective only for agents of the platform's own customer.
-    ProjectSuperAdmin,
-    /// A regular agent of a customer (bit 16).
-    CustomerAgent,
-    /// Administers its customer (bit 32).
-    CustomerAdmin,
-    /// Manages its customer (bit 64).
-    CustomerManager,
-}
-
-impl From<Permission> for AgentPermission {
-    fn from(permission: Permission) -> Self {
-        match permission {
-            Permission::ProjectSuperAdmin => Self::ProjectSuperAdmin,
-            Permission::CustomerAgent => Self::CustomerAgent,
-            Permission::CustomerAdmin => Self::CustomerAdmin,
-            Permission::CustomerManager => Self::CustomerManager,
-        }
-    }
-}
-
-pub fn permission_names(mask: i32) -> Vec<AgentPermission> {
-    Permission::from_mask(mask)
-        .into_iter()
-        .map(AgentPermission::from)
-        .collect()
-}
+use crate::service::customers::WebhookMethod;
 
 /// A customer: an account of the platform.
 #[derive(SimpleObject, Clone, Debug)]
@@ -142,15 +76,11 @@ impl CustomerView {
 impl From<CustomerRow> for CustomerView {
     fn from(row: CustomerRow) -> Self {
         Self {
+            webhook_method: WebhookMethod::of(&row),
             id: row.id,
             username: row.username,
             name: row.name,
             detail: row.detail,
-            webhook_method: row
-                .webhook_method
-                .as_deref()
-                .and_then(DomainWebhookMethod::parse)
-                .map(Into::into),
             webhook_uri: row.webhook_uri,
             line_secret: row.line_secret,
             line_token: row.line_token,
@@ -180,7 +110,7 @@ pub struct AgentView {
     /// CUSTOMER_ADMIN 32, CUSTOMER_MANAGER 64.
     pub permission: i32,
     /// The same permissions, by name.
-    pub permissions: Vec<AgentPermission>,
+    pub permissions: Vec<Permission>,
     /// When the agent was created.
     pub tm_create: DateTime<Utc>,
     /// When the agent was last changed; null if never.
@@ -198,7 +128,7 @@ impl From<AgentRow> for AgentView {
             name: row.name,
             detail: row.detail,
             permission: row.permission,
-            permissions: permission_names(row.permission),
+            permissions: Permission::from_mask(row.permission),
             tm_create: row.tm_create,
             tm_update: row.tm_update,
             tm_delete: row.tm_delete,

@@ -128,11 +128,21 @@ impl serde::Serialize for WireResponse<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeMap;
         let response = self.0;
-        if !refused_before_execution(response) {
+        let refused = refused_before_execution(response);
+        // An operation whose every root field was skipped (`@skip`,
+        // `@include`) executed and selected nothing: its data is `{}`, which
+        // async-graphql writes as `null`.
+        let selected_nothing =
+            !refused && response.data == async_graphql::Value::Null && response.errors.is_empty();
+        if !refused && !selected_nothing {
             return response.serialize(serializer);
         }
         let mut map = serializer.serialize_map(None)?;
-        map.serialize_entry("errors", &response.errors)?;
+        if selected_nothing {
+            map.serialize_entry("data", &serde_json::Map::new())?;
+        } else {
+            map.serialize_entry("errors", &response.errors)?;
+        }
         if !response.extensions.is_empty() {
             map.serialize_entry("extensions", &response.extensions)?;
         }

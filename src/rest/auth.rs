@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
-use super::error::{ErrorBody, RestError};
+use super::error::{ErrorBody, RestError, ServerFailures};
 use super::request::{JsonObject, body};
 use crate::app::AppState;
 use crate::error::AppResult;
@@ -60,8 +60,7 @@ pub struct LoginResponse {
         (status = 200, description = "Logged in.", body = LoginResponse),
         (status = 400, description = "The body is not `{username, password}`.", body = ErrorBody),
         (status = 401, description = "Wrong username or password, or too many failures (with `Retry-After`).", body = ErrorBody),
-        (status = 500, description = "Internal error; nothing internal is shown.", body = ErrorBody),
-        (status = 503, description = "The database is unavailable; retry.", body = ErrorBody),
+        ServerFailures,
     )
 )]
 pub(super) async fn login(

@@ -3,11 +3,16 @@
 //! `{"error": {"code", "message", "field"?, "retry_after_seconds"?}}`.
 //! Internal causes are logged here, once, and never shown.
 
+use std::collections::BTreeMap;
+
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::ToSchema;
+use utoipa::openapi::content::ContentBuilder;
+use utoipa::openapi::response::{Response as ResponseDoc, ResponseBuilder};
+use utoipa::openapi::{Ref, RefOr};
+use utoipa::{IntoResponses, ToSchema};
 
 use crate::error::{AppError, ErrorCode, error_chain};
 
@@ -44,7 +49,7 @@ pub struct ErrorBody {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorDetail {
     /// Stable, machine-readable: the same codes as the GraphQL API's `extensions.code`.
-    pub code: Code,
+    pub code: ErrorCode,
     /// For people; never reveals internals, nor whether a username exists.
     pub message: String,
     /// The request field (body field or query parameter, in snake_case) the error is about.
@@ -55,32 +60,44 @@ pub struct ErrorDetail {
     pub retry_after_seconds: Option<u64>,
 }
 
-/// The error codes of the API contract.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, ToSchema)]
-#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
-#[schema(as = ErrorCode)]
-pub enum Code {
-    Unauthenticated,
-    Forbidden,
-    NotFound,
-    Conflict,
-    BadUserInput,
-    ServiceUnavailable,
-    InternalServerError,
+/// The failures any endpoint may answer with, for its documented `responses`.
+pub struct ServerFailures;
+
+impl IntoResponses for ServerFailures {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        documented([
+            ("500", "Internal error; nothing internal is shown."),
+            ("503", "The database is unavailable; retry."),
+        ])
+    }
 }
 
-impl From<ErrorCode> for Code {
-    fn from(code: ErrorCode) -> Self {
-        match code {
-            ErrorCode::Unauthenticated => Self::Unauthenticated,
-            ErrorCode::Forbidden => Self::Forbidden,
-            ErrorCode::NotFound => Self::NotFound,
-            ErrorCode::Conflict => Self::Conflict,
-            ErrorCode::BadUserInput => Self::BadUserInput,
-            ErrorCode::ServiceUnavailable => Self::ServiceUnavailable,
-            ErrorCode::InternalServerError => Self::InternalServerError,
-        }
+/// The refusal of an endpoint that needs a credential, for its documented `responses`.
+pub struct CredentialRefused;
+
+impl IntoResponses for CredentialRefused {
+    fn responses() -> BTreeMap<String, RefOr<ResponseDoc>> {
+        documented([("401", "No valid credential.")])
     }
+}
+
+/// Error responses by status, each with an `ErrorBody`.
+fn documented<const N: usize>(
+    responses: [(&str, &str); N],
+) -> BTreeMap<String, RefOr<ResponseDoc>> {
+    responses
+        .into_iter()
+        .map(|(status, description)| {
+            let body = ContentBuilder::new()
+                .schema(Some(Ref::from_schema_name(ErrorBody::name())))
+                .build();
+            let response = ResponseBuilder::new()
+                .description(description)
+                .content("application/json", body)
+                .build();
+            (status.to_owned(), response.into())
+        })
+        .collect()
 }
 
 fn status(code: ErrorCode) -> StatusCode {
@@ -126,7 +143,7 @@ impl RestError {
             Self::BodyTooLarge => {
                 return transport(
                     StatusCode::PAYLOAD_TOO_LARGE,
-                    Code::BadUserInput,
+                    ErrorCode::BadUserInput,
                     "the request body is too large",
                     Some("body"),
                 );
@@ -134,7 +151,7 @@ impl RestError {
             Self::NoSuchEndpoint => {
                 return transport(
                     StatusCode::NOT_FOUND,
-                    Code::NotFound,
+                    ErrorCode::NotFound,
                     "no such endpoint",
                     None,
                 );
@@ -142,7 +159,7 @@ impl RestError {
             Self::DeadlinePassed => {
                 return transport(
                     StatusCode::SERVICE_UNAVAILABLE,
-                    Code::ServiceUnavailable,
+                    ErrorCode::ServiceUnavailable,
                     "the request did not finish within the server's deadline; try again",
                     None,
                 );
@@ -150,7 +167,7 @@ impl RestError {
             Self::Crashed => {
                 return transport(
                     StatusCode::INTERNAL_SERVER_ERROR,
-                    Code::InternalServerError,
+                    ErrorCode::InternalServerError,
                     "internal server error",
                     None,
                 );
@@ -158,7 +175,7 @@ impl RestError {
             Self::MethodNotAllowed => {
                 return transport(
                     StatusCode::METHOD_NOT_ALLOWED,
-                    Code::BadUserInput,
+                    ErrorCode::BadUserInput,
                     "this endpoint does not support this method; see the Allow header",
                     None,
                 );
@@ -180,7 +197,7 @@ impl RestError {
             rest
         });
         let detail = ErrorDetail {
-            code: app.code().into(),
+            code: app.code(),
             message,
             field,
             retry_after_seconds: app.retry_after_seconds(),

@@ -1,9 +1,13 @@
 //! Reading REST requests: query parameters, JSON bodies with errors that name
 //! their field, and the caller's credential.
 
+use std::convert::Infallible;
+
 use axum::body::Bytes;
+use axum::extract::FromRequestParts;
 use axum::extract::rejection::BytesRejection;
-use axum::http::{HeaderMap, StatusCode};
+use axum::http::StatusCode;
+use axum::http::request::Parts;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
 
@@ -95,10 +99,10 @@ impl JsonObject {
 /// The one credential the request presents: `Authorization: Bearer`, or the
 /// original API's `?token=` (a login token or an access key) or
 /// `?accesskey=` (an access key only).
-fn presented_credential(headers: &HeaderMap, query: &QueryParams) -> AppResult<String> {
-    let bearer = match Credential::of(headers) {
+fn presented_credential(bearer: &Credential, query: &QueryParams) -> AppResult<String> {
+    let bearer = match bearer {
         Credential::None => None,
-        Credential::Bearer(token) => Some(token),
+        Credential::Bearer(token) => Some(token.clone()),
         Credential::Malformed => return Err(AppError::Unauthenticated),
     };
     let access_key = query.get("accesskey");
@@ -123,28 +127,46 @@ fn presented_credential(headers: &HeaderMap, query: &QueryParams) -> AppResult<S
     Ok(first)
 }
 
-/// The caller, as the GraphQL API would resolve the same credential.
-pub async fn authenticate(
-    state: &AppState,
-    headers: &HeaderMap,
-    query: &QueryParams,
-) -> AppResult<Principal> {
-    let credential = presented_credential(headers, query)?;
-    service::auth::resolve_credential(state, &credential).await
+/// The request's credential and query string, as read from its head.
+/// Extracting it never fails, so that axum still reads the body: a refused
+/// request leaves its connection usable. Handlers call `authenticate`
+/// before checking anything else, so a credential error comes first.
+pub struct Caller {
+    bearer: Credential,
+    pub query: QueryParams,
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for Caller {
+    type Rejection = Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(Self {
+            bearer: Credential::of(&parts.headers),
+            query: QueryParams::parse(parts.uri.query()),
+        })
+    }
+}
+
+impl Caller {
+    /// The caller, as the GraphQL API would resolve the same credential.
+    pub async fn authenticate(&self, state: &AppState) -> AppResult<Principal> {
+        let credential = presented_credential(&self.bearer, &self.query)?;
+        service::auth::resolve_credential(state, &credential).await
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use axum::http::{HeaderValue, header};
+    use axum::http::{HeaderMap, HeaderValue, header};
 
     use super::*;
 
-    fn headers(authorization: Option<&str>) -> HeaderMap {
+    fn headers(authorization: Option<&str>) -> Credential {
         let mut headers = HeaderMap::new();
         if let Some(value) = authorization {
             headers.insert(header::AUTHORIZATION, HeaderValue::from_str(value).unwrap());
         }
-        headers
+        Credential::of(&headers)
     }
 
     #[test]

@@ -1,6 +1,8 @@
 //! Customers: list, read, create (with its guest agent) and soft-delete.
 
+use async_graphql::Enum;
 use diesel_async::AsyncConnection;
+use strum::{EnumString, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
 use super::pagination::{Page, PageRequest};
@@ -17,29 +19,30 @@ use crate::error::{AppError, AppResult};
 
 pub const MAX_PERMISSION_IDS: usize = 64;
 
-/// How a customer receives event notifications.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// HTTP method used to deliver a customer's webhook events.
+// The one definition of the methods: GraphQL shows this enum as it is; the
+// database and REST (`rest::customers`) hold the strum names.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "UPPERCASE")]
 pub enum WebhookMethod {
+    /// HTTP GET.
     Get,
+    /// HTTP POST.
     Post,
+    /// HTTP PUT.
     Put,
+    /// HTTP DELETE.
     Delete,
 }
 
 impl WebhookMethod {
     pub fn as_str(self) -> &'static str {
-        match self {
-            Self::Get => "GET",
-            Self::Post => "POST",
-            Self::Put => "PUT",
-            Self::Delete => "DELETE",
-        }
+        self.into()
     }
 
-    pub fn parse(value: &str) -> Option<Self> {
-        [Self::Get, Self::Post, Self::Put, Self::Delete]
-            .into_iter()
-            .find(|m| m.as_str() == value)
+    /// The method a customer row stores; text naming none of ours reads as none.
+    pub fn of(row: &CustomerRow) -> Option<Self> {
+        row.webhook_method.as_deref()?.parse().ok()
     }
 }
 

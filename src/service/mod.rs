@@ -1,6 +1,8 @@
 //! The domain operations, as plain async functions over the application state.
 //! They take the acting `Principal` and plain inputs, enforce every rule, and
 //! know nothing of GraphQL, so that every API surface shares one implementation.
+//! A domain enum (`customers::WebhookMethod`) is defined here once and carries
+//! the derives the surfaces show it with, rather than being copied into each.
 
 pub mod access_keys;
 pub mod auth;

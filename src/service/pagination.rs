@@ -3,7 +3,12 @@
 use crate::db::models::{PageKey, PageWindow};
 use crate::error::{AppError, AppResult};
 
-pub const DEFAULT_PAGE_SIZE: i64 = 20;
+/// The page size of a GraphQL listing given neither `first` nor `last`.
+pub const GRAPHQL_DEFAULT_PAGE_SIZE: i64 = 20;
+/// The page size of a REST listing given no `page_size`: the original API's,
+/// which its clients rely on, hence not GraphQL's.
+pub const REST_DEFAULT_PAGE_SIZE: i32 = 10;
+/// The largest page either surface serves.
 pub const MAX_PAGE_SIZE: i64 = 100;
 
 /// A validated request for one page, Relay-style: `first` rows after `after`,
@@ -56,7 +61,7 @@ impl PageRequest {
             }
             (Some(n), None) => (checked("first", n)?, true),
             (None, Some(n)) => (checked("last", n)?, false),
-            (None, None) => (DEFAULT_PAGE_SIZE, true),
+            (None, None) => (GRAPHQL_DEFAULT_PAGE_SIZE, true),
         };
         Ok(Self {
             after,
@@ -109,7 +114,7 @@ mod tests {
     fn sizes_default_and_are_bounded() {
         assert_eq!(
             PageRequest::new(None, None, None, None).unwrap().size,
-            DEFAULT_PAGE_SIZE
+            GRAPHQL_DEFAULT_PAGE_SIZE
         );
         assert_eq!(
             PageRequest::new(Some(100), None, None, None).unwrap().size,

@@ -11,6 +11,7 @@ mod connections;
 mod credentials;
 mod customers;
 mod fuzz;
+mod graphql_http;
 mod hardening;
 mod integrity;
 mod operator;

@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{PageKey, PageWindow, keyset_bounds};
+use super::{PageKey, PageWindow, deleted_at, in_window, live};
 use crate::db::schema::{access_keys, customers};
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -72,8 +72,8 @@ pub async fn find_live_by_hash(
     access_keys::table
         .inner_join(customers::table)
         .filter(access_keys::token_hash.eq(token_hash))
-        .filter(access_keys::tm_delete.is_null())
-        .filter(customers::tm_delete.is_null())
+        .filter(live(access_keys::table))
+        .filter(live(customers::table))
         .select(AccessKeyRow::as_select())
         .first(conn)
         .await
@@ -87,16 +87,12 @@ pub async fn mark_deleted(
     id: Uuid,
     at: DateTime<Utc>,
 ) -> QueryResult<Option<AccessKeyRow>> {
-    diesel::update(
-        access_keys::table
-            .find(id)
-            .filter(access_keys::tm_delete.is_null()),
-    )
-    .set((access_keys::tm_delete.eq(at), access_keys::tm_update.eq(at)))
-    .returning(AccessKeyRow::as_returning())
-    .get_result(conn)
-    .await
-    .optional()
+    diesel::update(access_keys::table.find(id).filter(live(access_keys::table)))
+        .set(deleted_at(access_keys::table, at))
+        .returning(AccessKeyRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
 }
 
 pub async fn mark_deleted_of_customer(
@@ -107,9 +103,9 @@ pub async fn mark_deleted_of_customer(
     diesel::update(
         access_keys::table
             .filter(access_keys::customer_id.eq(customer_id))
-            .filter(access_keys::tm_delete.is_null()),
+            .filter(live(access_keys::table)),
     )
-    .set((access_keys::tm_delete.eq(at), access_keys::tm_update.eq(at)))
+    .set(deleted_at(access_keys::table, at))
     .execute(conn)
     .await
 }
@@ -131,26 +127,18 @@ pub async fn page(
     customer_id: Uuid,
     window: PageWindow,
 ) -> QueryResult<Vec<AccessKeyRow>> {
-    let mut query = access_keys::table
+    let listing = access_keys::table
         .filter(access_keys::customer_id.eq(customer_id))
-        .filter(access_keys::tm_delete.is_null())
+        .filter(live(access_keys::table))
         .select(AccessKeyRow::as_select())
         .into_boxed();
-    for bound in keyset_bounds("access_keys", &window) {
-        query = query.filter(bound);
-    }
-    query = if window.from_newest {
-        query.order((access_keys::tm_create.desc(), access_keys::id.desc()))
-    } else {
-        query.order((access_keys::tm_create.asc(), access_keys::id.asc()))
-    };
-    query.limit(window.limit).load(conn).await
+    in_window(listing, &window).load(conn).await
 }
 
 pub async fn count_live(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResult<i64> {
     access_keys::table
         .filter(access_keys::customer_id.eq(customer_id))
-        .filter(access_keys::tm_delete.is_null())
+        .filter(live(access_keys::table))
         .count()
         .get_result(conn)
         .await
@@ -165,7 +153,7 @@ pub async fn count_usable(
 ) -> QueryResult<i64> {
     access_keys::table
         .filter(access_keys::customer_id.eq(customer_id))
-        .filter(access_keys::tm_delete.is_null())
+        .filter(live(access_keys::table))
         .filter(access_keys::tm_expire.gt(now))
         .count()
         .get_result(conn)

@@ -8,6 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
+use super::{deleted_at, live};
 use crate::db::schema::{agents, customers};
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -84,8 +85,8 @@ pub async fn find_credentials(
     agents::table
         .inner_join(customers::table)
         .filter(lower(agents::username).eq(lower(username)))
-        .filter(agents::tm_delete.is_null())
-        .filter(customers::tm_delete.is_null())
+        .filter(live(agents::table))
+        .filter(live(customers::table))
         .select(AgentCredentials::as_select())
         .first(conn)
         .await
@@ -100,8 +101,8 @@ pub async fn find_live(
     agents::table
         .inner_join(customers::table)
         .filter(agents::id.eq(id))
-        .filter(agents::tm_delete.is_null())
-        .filter(customers::tm_delete.is_null())
+        .filter(live(agents::table))
+        .filter(live(customers::table))
         .select((AgentRow::as_select(), customers::is_platform))
         .first(conn)
         .await
@@ -124,7 +125,7 @@ pub async fn find_password_hash(
 ) -> QueryResult<Option<String>> {
     agents::table
         .find(id)
-        .filter(agents::tm_delete.is_null())
+        .filter(live(agents::table))
         .select(agents::password_hash)
         .first(conn)
         .await
@@ -141,8 +142,8 @@ pub async fn lock_live_password_hash(
     agents::table
         .inner_join(customers::table)
         .filter(agents::id.eq(id))
-        .filter(agents::tm_delete.is_null())
-        .filter(customers::tm_delete.is_null())
+        .filter(live(agents::table))
+        .filter(live(customers::table))
         .select(agents::password_hash)
         .for_share()
         .first(conn)
@@ -160,7 +161,7 @@ pub async fn set_password_hash(
     at: DateTime<Utc>,
 ) -> QueryResult<Option<AgentRow>> {
     let mut update =
-        diesel::update(agents::table.find(id).filter(agents::tm_delete.is_null())).into_boxed();
+        diesel::update(agents::table.find(id).filter(live(agents::table))).into_boxed();
     if let Some(expected) = expected {
         update = update.filter(agents::password_hash.eq(expected));
     }
@@ -183,9 +184,9 @@ pub async fn mark_deleted_of_customer(
     diesel::update(
         agents::table
             .filter(agents::customer_id.eq(customer_id))
-            .filter(agents::tm_delete.is_null()),
+            .filter(live(agents::table)),
     )
-    .set((agents::tm_delete.eq(at), agents::tm_update.eq(at)))
+    .set(deleted_at(agents::table, at))
     .execute(conn)
     .await
 }
@@ -200,8 +201,8 @@ pub async fn platform_agent_with_permission_exists(
         agents::table
             .inner_join(customers::table)
             .filter(customers::is_platform)
-            .filter(customers::tm_delete.is_null())
-            .filter(agents::tm_delete.is_null())
+            .filter(live(customers::table))
+            .filter(live(agents::table))
             .filter(
                 diesel::dsl::sql::<diesel::sql_types::Bool>("agents.permission & ")
                     .bind::<diesel::sql_types::Int4, _>(permission_bit)

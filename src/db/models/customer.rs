@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 pub use super::PageWindow;
-use super::{PageKey, keyset_bounds};
+use super::{PageKey, deleted_at, in_window, live};
 use crate::db::schema::customers;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -97,7 +97,7 @@ pub async fn mark_deleted(
     at: DateTime<Utc>,
 ) -> QueryResult<CustomerRow> {
     diesel::update(customers::table.find(id))
-        .set((customers::tm_delete.eq(at), customers::tm_update.eq(at)))
+        .set(deleted_at(customers::table, at))
         .returning(CustomerRow::as_returning())
         .get_result(conn)
         .await
@@ -106,7 +106,7 @@ pub async fn mark_deleted(
 pub async fn find_live_platform(conn: &mut AsyncPgConnection) -> QueryResult<Option<CustomerRow>> {
     customers::table
         .filter(customers::is_platform)
-        .filter(customers::tm_delete.is_null())
+        .filter(live(customers::table))
         .select(CustomerRow::as_select())
         .first(conn)
         .await
@@ -119,24 +119,16 @@ pub async fn page(
     conn: &mut AsyncPgConnection,
     window: PageWindow,
 ) -> QueryResult<Vec<CustomerRow>> {
-    let mut query = customers::table
-        .filter(customers::tm_delete.is_null())
+    let listing = customers::table
+        .filter(live(customers::table))
         .select(CustomerRow::as_select())
         .into_boxed();
-    for bound in keyset_bounds("customers", &window) {
-        query = query.filter(bound);
-    }
-    query = if window.from_newest {
-        query.order((customers::tm_create.desc(), customers::id.desc()))
-    } else {
-        query.order((customers::tm_create.asc(), customers::id.asc()))
-    };
-    query.limit(window.limit).load(conn).await
+    in_window(listing, &window).load(conn).await
 }
 
 pub async fn count_live(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
     customers::table
-        .filter(customers::tm_delete.is_null())
+        .filter(live(customers::table))
         .count()
         .get_result(conn)
         .await

@@ -7,11 +7,64 @@ pub mod customer;
 pub mod session;
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::sql;
-use diesel::expression::BoxableExpression;
+use diesel::dsl::{self, sql};
+use diesel::expression::{AppearsOnTable, BoxableExpression};
 use diesel::pg::Pg;
-use diesel::sql_types::{Bool, Timestamptz};
+use diesel::prelude::*;
+use diesel::query_builder::{BoxedSelectStatement, FromClause, QueryFragment};
+use diesel::sql_types::{Bool, Nullable, Timestamptz};
 use uuid::Uuid;
+
+use crate::db::schema;
+
+/// A table of the platform's entities: rows keyed by `id`, soft-deleted
+/// (`tm_delete` set, the row kept), listed newest first by `(tm_create, id)`.
+pub trait EntityTable: Table + Default + Send + 'static {
+    /// The table's name in SQL, for the keyset bounds.
+    const NAME: &'static str;
+    type Id: Column<Table = Self, SqlType = diesel::sql_types::Uuid> + KeyColumn<Self>;
+    type TmCreate: Column<Table = Self, SqlType = Timestamptz> + KeyColumn<Self>;
+    type TmUpdate: Column<Table = Self, SqlType = Nullable<Timestamptz>> + Default;
+    type TmDelete: Column<Table = Self, SqlType = Nullable<Timestamptz>> + Default;
+}
+
+/// A column of the listing key, as ordering a boxed listing of `T` needs it.
+pub trait KeyColumn<T>: AppearsOnTable<T> + QueryFragment<Pg> + Default + Send + 'static {}
+
+impl<T, C> KeyColumn<T> for C where
+    C: AppearsOnTable<T> + QueryFragment<Pg> + Default + Send + 'static
+{
+}
+
+macro_rules! entity_tables {
+    ($($table:ident),+) => {$(
+        impl EntityTable for schema::$table::table {
+            const NAME: &'static str = stringify!($table);
+            type Id = schema::$table::id;
+            type TmCreate = schema::$table::tm_create;
+            type TmUpdate = schema::$table::tm_update;
+            type TmDelete = schema::$table::tm_delete;
+        }
+    )+};
+}
+
+entity_tables!(customers, agents, access_keys);
+
+/// The rows of `table` that are not soft-deleted.
+pub fn live<T: EntityTable>(_table: T) -> dsl::IsNull<T::TmDelete> {
+    T::TmDelete::default().is_null()
+}
+
+/// The change that soft-deletes a row of `T`: `tm_delete` and `tm_update` set.
+pub type DeletedAt<T> = (
+    dsl::Eq<<T as EntityTable>::TmDelete, DateTime<Utc>>,
+    dsl::Eq<<T as EntityTable>::TmUpdate, DateTime<Utc>>,
+);
+
+/// The change that soft-deletes rows of `table` at `at`.
+pub fn deleted_at<T: EntityTable>(_table: T, at: DateTime<Utc>) -> DeletedAt<T> {
+    (T::TmDelete::default().eq(at), T::TmUpdate::default().eq(at))
+}
 
 /// A position in a listing ordered by `(tm_create, id)`, newest first.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -49,12 +102,26 @@ fn keyset_bound<QS>(
     )
 }
 
-/// The filters that restrict a listing of `table` to `window`.
-pub(crate) fn keyset_bounds<QS>(
-    table: &'static str,
+/// The `window` of a listing of `T`: `listing` (its rows, as the caller
+/// filters and selects them) bounded by the window's keys, in the order of
+/// reading from the window's chosen end, at most `window.limit` rows.
+// Builds the query rather than loading it: an async fn generic over the
+// query type trips rustc's higher-ranked `Send` check where it is awaited.
+pub(crate) fn in_window<'a, T: EntityTable, ST>(
+    mut listing: BoxedSelectStatement<'a, ST, FromClause<T>, Pg>,
     window: &PageWindow,
-) -> Vec<Box<dyn BoxableExpression<QS, Pg, SqlType = Bool>>> {
-    let after = window.after.map(|key| keyset_bound(table, "<", key));
-    let before = window.before.map(|key| keyset_bound(table, ">", key));
-    after.into_iter().chain(before).collect()
+) -> BoxedSelectStatement<'a, ST, FromClause<T>, Pg> {
+    if let Some(key) = window.after {
+        listing = listing.filter(keyset_bound(T::NAME, "<", key));
+    }
+    if let Some(key) = window.before {
+        listing = listing.filter(keyset_bound(T::NAME, ">", key));
+    }
+    let (tm_create, id) = (T::TmCreate::default(), T::Id::default());
+    let listing = if window.from_newest {
+        listing.order((tm_create.desc(), id.desc()))
+    } else {
+        listing.order((tm_create.asc(), id.asc()))
+    };
+    listing.limit(window.limit)
 }

@@ -6,6 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::agent::AgentRow;
+use super::live;
 use crate::db::schema::{agents, customers, sessions};
 
 #[derive(Debug, Insertable)]
@@ -37,8 +38,8 @@ pub async fn find_live(
         .filter(sessions::agent_id.eq(agent_id))
         .filter(sessions::tm_revoke.is_null())
         .filter(sessions::tm_expire.gt(diesel::dsl::now))
-        .filter(agents::tm_delete.is_null())
-        .filter(customers::tm_delete.is_null())
+        .filter(live(agents::table))
+        .filter(live(customers::table))
         .select((
             AgentRow::as_select(),
             customers::is_platform,

@@ -1,0 +1,148 @@
+//! `/v1.0/customers`: list, read, create and delete customers, as thin
+//! wrappers over `service::customers` that only translate the original API's
+//! shapes (`types`).
+
+mod types;
+
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::rejection::{BytesRejection, PathRejection};
+use axum::extract::{Path, State};
+use uuid::Uuid;
+
+use self::types::{CreateCustomerRequest, Customer, CustomerList, ListCustomersQuery};
+use super::error::{CredentialRefused, ErrorBody, RestError, ServerFailures};
+use super::request::{Caller, body};
+use crate::app::AppState;
+use crate::error::{AppError, AppResult};
+use crate::service::customers;
+
+fn customer_id(path: Result<Path<String>, PathRejection>) -> AppResult<Uuid> {
+    path.ok()
+        .and_then(|Path(id)| Uuid::try_parse(&id).ok())
+        .ok_or_else(|| AppError::bad_input("id", "`id` must be a UUID"))
+}
+
+/// Lists live customers, newest first. Super admins only.
+///
+/// Paging never skips nor repeats a customer, even among customers created
+/// at the same microsecond: `next_page_token` is
+/// `YYYY-MM-DD HH:MM:SS.ffffff_<id>`, the `tm_create` of the page's last
+/// customer and then its id. Keep requesting with the last
+/// `next_page_token` until `result` is empty (its `next_page_token` is then
+/// empty too). A bare timestamp as `page_token`, as the original API issued,
+/// still means "created strictly before".
+#[utoipa::path(
+    get,
+    path = "/v1.0/customers",
+    tag = "customers",
+    operation_id = "listCustomers",
+    params(ListCustomersQuery),
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "One page of customers.", body = CustomerList),
+        (status = 400, description = "Bad `page_size` or `page_token`.", body = ErrorBody),
+        (status = 403, description = "Not a super admin.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn list(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<CustomerList>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let request = ListCustomersQuery::parse(&caller.query)?.page_request()?;
+    let page = customers::list(&state, &principal, request).await?;
+    Ok(Json(page.into()))
+}
+
+/// Reads one customer. Super admins read any, deleted ones too (with
+/// `tm_delete` set); a customer's own admins and managers read theirs.
+#[utoipa::path(
+    get,
+    path = "/v1.0/customers/{id}",
+    tag = "customers",
+    operation_id = "getCustomer",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer.", body = Customer),
+        (status = 400, description = "`id` is not a UUID.", body = ErrorBody),
+        (status = 403, description = "Not allowed to read this customer.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn get(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = customer_id(path)?;
+    let row = customers::get(&state, &principal, id)
+        .await?
+        .ok_or(AppError::NotFound("customer"))?;
+    Ok(Json(row.into()))
+}
+
+/// Creates a customer and its guest agent, in one transaction. Super admins only.
+#[utoipa::path(
+    post,
+    path = "/v1.0/customers",
+    tag = "customers",
+    operation_id = "createCustomer",
+    request_body = CreateCustomerRequest,
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The new customer.", body = Customer),
+        (status = 400, description = "Invalid input; `field` names the field.", body = ErrorBody),
+        (status = 403, description = "Not a super admin.", body = ErrorBody),
+        (status = 409, description = "The username is taken.", body = ErrorBody),
+        (status = 413, description = "The body is too large.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn create(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let input = CreateCustomerRequest::parse(&body(request)?)?;
+    let row = customers::create(&state, &principal, input.into()).await?;
+    Ok(Json(row.into()))
+}
+
+/// Soft-deletes a customer with its agents and access keys; their
+/// credentials stop working at once. Deleting a deleted customer returns it
+/// unchanged. Super admins only; the platform's own customer cannot be deleted.
+#[utoipa::path(
+    delete,
+    path = "/v1.0/customers/{id}",
+    tag = "customers",
+    operation_id = "deleteCustomer",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The deleted customer, with `tm_delete` set.", body = Customer),
+        (status = 400, description = "`id` is not a UUID.", body = ErrorBody),
+        (status = 403, description = "Not a super admin, or the platform's own customer.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = customer_id(path)?;
+    let row = customers::delete(&state, &principal, id).await?;
+    Ok(Json(row.into()))
+}
