@@ -1,18 +1,24 @@
 #!/usr/bin/env python3
 """The benchmark suite: loads a data set, measures the SQL ceiling with
-pgbench, then the server with wrk, and prints one table of results.
+pgbench, then the server with wrk, then what abusive requests cost it, and
+prints the tables of results.
 
 Run it with `bench/run.sh` (see README.md, "Benchmarks"). Everything runs on
 this machine: the load tool, PostgreSQL and the server share its cores.
 """
 
 import argparse
+import atexit
 import base64
+import hashlib
+import http.client as httpclient
 import json
 import os
 import re
+import selectors
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -60,13 +66,18 @@ def http(url, body=None, token=None, timeout=30):
 
 
 class Server:
-    def __init__(self, db, port, rust_log, log_path):
+    def __init__(self, db, port, rust_log, log_path, **settings):
+        """`settings` are environment variables; by default the login limits
+        are lifted, as the bench logs in thousands of times from one address."""
+        limits = {"LOGIN_MAX_FAILURES_PER_ADDRESS": "1000000", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "1000000"}
         env = dict(os.environ,
                    DATABASE_URL=f"{PG}/{db}", LISTEN_ADDR=f"127.0.0.1:{port}",
                    ADMIN_PASSWORD=ADMIN_PASSWORD, TOKEN_SECRET="bench-token-secret-at-least-32-bytes-long",
-                   RUST_LOG=rust_log, NO_COLOR="1",
-                   # The bench logs in thousands of times from one address.
-                   LOGIN_MAX_FAILURES_PER_ADDRESS="1000000")
+                   RUST_LOG=rust_log, NO_COLOR="1", **{**limits, **settings})
+        for name, value in list(env.items()):
+            if value is None:
+                del env[name]
+        self.started = time.monotonic()
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.log = open(log_path, "w")
@@ -87,14 +98,28 @@ class Server:
             raise SystemExit(f"GraphQL error: {body['errors']}")
         return body["data"]
 
-    def statements(self):
+    def metric(self, name):
         text = http(self.url + "/metrics")
-        match = re.search(r"^customer_api_db_statements_total (\d+)", text, re.M)
-        return int(match.group(1))
+        match = re.search(rf"^{name}(?:{{[^}}]*}})? ([\d.e+]+)$", text, re.M)
+        return float(match.group(1)) if match else 0.0
+
+    def statements(self):
+        return int(self.metric("customer_api_db_statements_total"))
+
+    def memory_mib(self, field):
+        status = Path(f"/proc/{self.proc.pid}/status").read_text()
+        return int(re.search(rf"{field}:\s+(\d+) kB", status).group(1)) / 1024
 
     def peak_rss_mib(self):
-        status = Path(f"/proc/{self.proc.pid}/status").read_text()
-        return int(re.search(r"VmHWM:\s+(\d+) kB", status).group(1)) / 1024
+        return self.memory_mib("VmHWM")
+
+    def rss_mib(self):
+        return self.memory_mib("VmRSS")
+
+    def cpu_seconds(self):
+        """User and system CPU time of the whole process (every thread)."""
+        fields = Path(f"/proc/{self.proc.pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
     def stop(self):
         self.proc.send_signal(signal.SIGTERM)
@@ -102,25 +127,37 @@ class Server:
         self.log.close()
 
 
-def wrk_env(body, token=None, mode="fixed", max_id=1, tag="0"):
+def wrk_env(body, token=None, mode="fixed", max_id=1, tag="0", method="POST", headers=None, count=""):
     """The environment of graphql.lua; the body goes through a file, as it
-    may be larger than the environment allows."""
+    may be larger than the environment allows. With mode "bodies", `body`
+    is a list of bodies, one per line of the file."""
     fd, path = tempfile.mkstemp(prefix="customer-api-body-", suffix=".json")
+    atexit.register(os.unlink, path)
     with os.fdopen(fd, "w") as f:
-        json.dump(body, f)
+        if mode == "bodies":
+            f.write("\n".join(json.dumps(b) for b in body) + "\n")
+        else:
+            json.dump(body, f)
     return dict(os.environ, BENCH_BODY_FILE=path, BENCH_TOKEN=token or "",
-                BENCH_MODE=mode, BENCH_MAX=str(max_id), BENCH_TAG=tag)
+                BENCH_MODE=mode, BENCH_MAX=str(max_id), BENCH_TAG=tag, BENCH_METHOD=method,
+                BENCH_HEADERS="\n".join(f"{k}: {v}" for k, v in (headers or {}).items()), BENCH_COUNT=count)
 
 
-def wrk(server, body, connections, duration, token=None, mode="fixed", max_id=1, tag="0"):
-    env = wrk_env(body, token, mode, max_id, tag)
-    threads = str(min(2, connections))
-    cmd = ["wrk", "-t", threads, "-c", str(connections), "-d", f"{duration}s",
-           "--timeout", "30s", "-s", str(BENCH / "wrk" / "graphql.lua"), server.url + "/graphql"]
-    out = run(cmd, env=env).stdout
+def wrk_command(server, connections, duration, path="/graphql", threads=None):
+    threads = threads or min(2, connections)
+    return ["wrk", "-t", str(threads), "-c", str(connections), "-d", f"{duration}s",
+            "--timeout", "30s", "-s", str(BENCH / "wrk" / "graphql.lua"), server.url + path]
+
+
+def wrk_result(out):
     result = json.loads(out.strip().splitlines()[-1])
     result["rps"] = result["requests"] / (result["duration_us"] / 1e6)
     return result
+
+
+def wrk(server, body, connections, duration, token=None, mode="fixed", max_id=1, tag="0", path="/graphql", **kw):
+    env = wrk_env(body, token, mode, max_id, tag, **kw)
+    return wrk_result(run(wrk_command(server, connections, duration, path), env=env).stdout)
 
 
 def measure(server, name, body, args, connections=None, **kw):
@@ -169,6 +206,288 @@ def captured_sql(log_path, since):
 def placeholders(sql):
     return sorted({int(n) for n in re.findall(r"\$(\d+)", sql)})
 
+# Issue 18, "Cheap requests that cost the server dearly": each vector is run
+# against its own bound, and priced in the server's own CPU time and memory,
+# and in what it does to light traffic running beside it.
+
+# 260 KB of `a:1` arguments: 65,000 tokens, within MAX_BODY_BYTES (256 KiB).
+BIG_ARGUMENTS = "{me(" + "a:1 " * 65_000 + ")}"
+# A valid query of about 9,750 tokens (650 fields with two directives each).
+PERSISTED_FIELDS = "username @include(if: true) @skip(if: false) " * 650
+# 10,000 tokens of unknown fields in five operations: 9,950 validation errors.
+UNKNOWN_FIELDS = " ".join("query q%d {me{agent{%s}}}" % (k, " ".join(f"f{j}" for j in range(1990))) for k in range(5))
+# 10,000 tokens of inline fragments in three operations: within every limit,
+# and the densest parsed tree per token measured (247 bytes).
+DENSE = " ".join("query q%d {me{agent{%s}}}" % (k, "...{__typename} " * 830) for k in range(3))
+TOTAL_COUNTS = "{ " + " ".join(f"c{i}: customers(first: 1) {{ totalCount }}" for i in range(20)) + " }"
+LIGHT_CONNECTIONS = 4
+
+
+def persisted_document(tag):
+    return "{me{agent{%s}}} # %s" % (PERSISTED_FIELDS, tag)
+
+
+def sha256(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def persisted(query=None, hash_of=None):
+    body = {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha256(hash_of or query)}}}
+    if query is not None:
+        body["query"] = query
+    return body
+
+
+def request(server, method, path, body=None, headers=None):
+    """One request as the load sends it: status, headers, body."""
+    connection = httpclient.HTTPConnection("127.0.0.1", int(server.url.rsplit(":", 1)[1]), timeout=60)
+    data = json.dumps(body).encode() if body is not None else None
+    all_headers = dict(headers or {})
+    if data is not None:
+        all_headers["Content-Type"] = "application/json"
+    connection.request(method, path, body=data, headers=all_headers)
+    response = connection.getresponse()
+    payload = response.read()
+    connection.close()
+    return response.status, {k.lower(): v for k, v in response.getheaders()}, payload
+
+
+def describe(status, headers, payload):
+    """What the server answered, in a few words."""
+    if "json" not in headers.get("content-type", ""):
+        encoding = headers.get("content-encoding")
+        return f"{status}" + (f" {encoding}" if encoding else "") + f", {len(payload)} bytes"
+    body = json.loads(payload)
+    first = body[0] if isinstance(body, list) else body
+    errors = first.get("errors") or []
+    prefix = f"{status}" + (f", {len(body)} answers" if isinstance(body, list) else "")
+    if not errors:
+        return f"{prefix}: data"
+    extensions = errors[0].get("extensions") or {}
+    what = extensions.get("limit") or extensions.get("code") or ""
+    message = errors[0].get("message", "")
+    if what in ("", "BAD_USER_INPUT", "UNAUTHENTICATED", "SERVICE_UNAVAILABLE"):
+        what = f"{what} ({message[:48]})".strip()
+    more = f", {len(errors)} errors" if len(errors) > 1 else ""
+    return f"{prefix}: {what}{more}"
+
+
+def until_assets_are_compressed(server):
+    """The GraphiQL assets are compressed at start-up on a thread of their own."""
+    page = request(server, "GET", "/graphql", headers={"Accept": "text/html"})[2].decode()
+    asset = re.search(r'"(/graphiql/[^"/]+/graphiql\.js)"', page).group(1)
+    for _ in range(600):
+        if "content-encoding" in request(server, "GET", asset, headers={"Accept-Encoding": "br"})[1]:
+            return asset
+        time.sleep(0.1)
+    raise SystemExit("the GraphiQL assets were never compressed")
+
+
+def abuse_vectors(server, token, asset):
+    """Each vector: what wrk sends, and one request like it for the answer."""
+    stale = re.sub(r"/graphiql/[^/]+/", "/graphiql/0123456789abcdef/", asset)
+    unknown_key = "vb_" + "A" * 43
+    batch = lambda entry: [entry] * 10
+    persisted_query = persisted_document("vector 1c")
+    registrations = [persisted(persisted_document(f"vector 4b {i}")) for i in range(6000)]
+
+    def register_big_arguments():
+        # Refused by MAX_TOKENS, so never persisted: its hash stays unknown.
+        request(server, "POST", "/graphql", persisted(BIG_ARGUMENTS))
+
+    def register_persisted():
+        status, headers, payload = request(server, "POST", "/graphql", persisted(persisted_query),
+                                           {"Authorization": f"Bearer {token}"})
+        if "errors" in json.loads(payload):
+            raise SystemExit(f"registering the persisted query failed: {payload[:300]}")
+
+    return [
+        dict(key="1a", name="(1) 260 KB document of 65,000 arguments, a new one each time",
+             body={"query": "# __USERNAME__\n" + BIG_ARGUMENTS}, mode="unique_username",
+             sample={"query": "# sample\n" + BIG_ARGUMENTS}),
+        dict(key="1b", name="(1) hash-only batch of 10 for that document (registering it was refused)",
+             body=batch(persisted(hash_of=BIG_ARGUMENTS)), prepare=register_big_arguments),
+        dict(key="1c", name="(1) hash-only batch of 10 for a persisted valid 9,750-token document",
+             body=batch(persisted(hash_of=persisted_query)), token=token, prepare=register_persisted),
+        dict(key="1d", name="(1) 54 KB of unknown fields: 5 operations of 1,990 (9,950 validation errors)",
+             body={"query": UNKNOWN_FIELDS}),
+        dict(key="2a", name="(2) login flood, unknown usernames, one address (default limits)",
+             body={"query": W4, "variables": {"u": "__USERNAME__", "p": "wrong-password"}},
+             mode="unique_username", count="too many failed logins",
+             sample={"query": W4, "variables": {"u": "flood-sample", "p": "wrong-password"}}),
+        dict(key="2b", name="(2) login flood, unknown usernames, a new X-Forwarded-For address each",
+             body={"query": W4, "variables": {"u": "__USERNAME__", "p": "wrong-password"}},
+             mode="login_flood", count="SERVICE_UNAVAILABLE", connections=128,
+             sample={"query": W4, "variables": {"u": "flood-sample", "p": "wrong-password"}},
+             sample_headers={"X-Forwarded-For": "10.255.255.1"}),
+        dict(key="3a", name="(3) GET graphiql.js, Accept-Encoding: br", method="GET", path=asset,
+             headers={"Accept-Encoding": "br"}),
+        dict(key="3b", name="(3) GET graphiql.js of another build, Accept-Encoding: br", method="GET", path=stale,
+             headers={"Accept-Encoding": "br"}),
+        dict(key="4a", name="(4) 40 KB documents within the limits (10,000 tokens), a new one each time",
+             body={"query": DENSE + " # __USERNAME__"}, mode="unique_username",
+             sample={"query": DENSE + " # sample"}),
+        dict(key="4b", name="(4) persisted-query registrations of distinct 28 KB documents, a new one each time",
+             body=registrations[:3000], mixed_body=registrations[3000:], mode="bodies", token=token, threads=1,
+             sample=persisted(persisted_document("vector 4b sample"))),
+        dict(key="5", name="(5) batch of 10 x 20 aliased customers(first: 1) { totalCount }",
+             body=batch({"query": TOTAL_COUNTS}), token=token),
+        dict(key="6a", name="(6) batch of 10 with a new unknown access key each time",
+             body=batch({"query": "{ me { permissions } }"}), mode="unique_key",
+             sample_headers={"Authorization": "Bearer vb_" + "B" * 43}),
+        dict(key="6b", name="(6) batch of 10 with the same unknown access key",
+             body=batch({"query": "{ me { permissions } }"}), token=unknown_key),
+        dict(key="x1", name="alias flood (31 aliases)",
+             body={"query": "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"}, token=token),
+        dict(key="x2", name="complexity (3 x 100 customers)", body={"query": "{ " + " ".join(
+            f"c{i}: customers(first: 100) {{ nodes {{ {FIELDS} }} }}" for i in range(3)) + " }"}, token=token),
+        dict(key="x3", name="batch of 11", body=[{"query": "{ __typename }"}] * 11, token=token),
+        dict(key="x4", name="300 KiB body", body={"query": "{ __typename }", "variables": {"pad": "x" * 300_000}},
+             token=token),
+    ]
+
+
+def light_run(server, light, duration):
+    """W3 at a few connections: the traffic that abuse must not starve."""
+    return wrk(server, light["body"], LIGHT_CONNECTIONS, duration, token=light["token"],
+               mode="random_customer", max_id=light["max_id"])
+
+
+def run_vector(server, vector, light, duration, tag):
+    """The vector alone (its cost), then beside light traffic (its harm)."""
+    connections = vector.get("connections", 32)
+    options = dict(token=vector.get("token"), mode=vector.get("mode", "fixed"), tag=tag,
+                   method=vector.get("method", "POST"), headers=vector.get("headers"), count=vector.get("count", ""))
+    path = vector.get("path", "/graphql")
+    env = wrk_env(vector.get("body"), **options)
+    command = wrk_command(server, connections, duration, path, vector.get("threads"))
+    if "prepare" in vector:
+        vector["prepare"]()
+    before = dict(cpu=server.cpu_seconds(), statements=server.statements(),
+                  hashes=server.metric("customer_api_password_hashes_total"))
+    alone = wrk_result(run(command, env=env).stdout)
+    requests_done = max(alone["requests"], 1)
+    result = dict(
+        alone,
+        connections=connections,
+        cpu_ms=(server.cpu_seconds() - before["cpu"]) * 1000 / requests_done,
+        statements=(server.statements() - before["statements"]) / requests_done,
+        hashes=(server.metric("customer_api_password_hashes_total") - before["hashes"]) / requests_done,
+        bytes_per_response=alone["bytes"] / requests_done,
+        counted_share=alone["counted"] / requests_done,
+        rss_after=server.rss_mib(),
+        peak=server.peak_rss_mib(),
+        count=vector.get("count"),
+    )
+    headers = dict(vector.get("headers") or {})
+    if vector.get("token"):
+        headers["Authorization"] = f"Bearer {vector['token']}"
+    headers.update(vector.get("sample_headers") or {})
+    sample = vector.get("sample", vector.get("body"))
+    result["answer"] = describe(*request(server, vector.get("method", "POST"), path,
+                                         sample if vector.get("method", "POST") == "POST" else None, headers))
+    background = subprocess.Popen(wrk_command(server, connections, duration + 2, path, vector.get("threads")),
+                                  env=wrk_env(vector.get("mixed_body", vector.get("body")),
+                                              **{**options, "tag": tag + "m"}),
+                                  stdout=subprocess.PIPE, text=True)
+    time.sleep(1)
+    result["light"] = light_run(server, light, duration)
+    background.communicate()
+    log(f"abuse {vector['key']}: {result['rps']:.0f} req/s, {result['cpu_ms']:.3f} CPU ms/request, "
+        f"{result['bytes_per_response']:.0f} bytes/response, RSS {result['rss_after']:.1f} MiB, "
+        f"light p99 {result['light']['p99_ms']:.2f} ms; {result['answer']}")
+    return result
+
+
+def open_idle(server, count):
+    """`count` keep-alive connections, each after one request; returns the sockets.
+    All connect first, then all send, so that their idle clocks start together."""
+    port = int(server.url.rsplit(":", 1)[1])
+    sockets = [socket.create_connection(("127.0.0.1", port)) for _ in range(count)]
+    for s in sockets:
+        s.sendall(b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
+    return sockets
+
+
+def answered_and_closed(sockets, wait):
+    """How many sockets got an answer, and how many the server closed, within `wait` s."""
+    answered, closed = set(), set()
+    with selectors.DefaultSelector() as selector:
+        for s in sockets:
+            selector.register(s, selectors.EVENT_READ)
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and len(closed) < len(sockets):
+            for key, _ in selector.select(timeout=0.2):
+                s = key.fileobj
+                try:
+                    data = s.recv(65536)
+                except OSError:
+                    data = b""
+                if data:
+                    answered.add(s)
+                else:
+                    closed.add(s)
+                    selector.unregister(s)
+    return len(answered), len(closed)
+
+
+def run_idle_vector(server, count, light, duration):
+    """(7) idle keep-alive connections: their cost, and light traffic beside them."""
+    cpu = server.cpu_seconds()
+    sockets = open_idle(server, count)
+    answered, _ = answered_and_closed(sockets, 1.5)
+    rss_open = server.rss_mib()
+    _, closed = answered_and_closed(sockets, 12)
+    result = dict(requests=count, connections=count, rps=0.0, bytes_per_response=0.0, statements=0.0, hashes=0.0,
+                  cpu_ms=(server.cpu_seconds() - cpu) * 1000 / count, rss_after=rss_open, counted_share=0.0,
+                  peak=server.peak_rss_mib(),
+                  answer=f"{answered} answered at once; {closed} closed by the server within 12 s")
+    for s in sockets:
+        s.close()
+    time.sleep(0.5)
+    sockets = open_idle(server, count)
+    result["light"] = light_run(server, light, duration)
+    for s in sockets:
+        s.close()
+    result["answer"] += f"; light traffic's slowest request {result['light']['max_ms'] / 1000:.2f} s"
+    log(f"abuse idle {count}: {result['cpu_ms']:.3f} CPU ms/connection, RSS {rss_open:.1f} MiB, "
+        f"light p99 {result['light']['p99_ms']:.2f} ms; {result['answer']}")
+    return result
+
+
+def abuse_section(db, args, workdir, random_max):
+    # Login counts are kept in the database: W4's thousands of logins from
+    # this address would otherwise refuse the section's own admin login.
+    psql(db, "DO $$ BEGIN IF to_regclass('login_attempts') IS NOT NULL THEN TRUNCATE login_attempts; END IF; END $$")
+    # Default login limits, and client addresses from X-Forwarded-For so that
+    # one load generator can be many addresses.
+    server = Server(db, args.port, "info", workdir / "abuse.log", TRUST_FORWARDED_FOR="true",
+                    LOGIN_MAX_FAILURES_PER_ADDRESS=None, LOGIN_MAX_ATTEMPTS_PER_ADDRESS=None)
+    try:
+        return abuse_runs(server, args, random_max)
+    finally:
+        server.stop()
+
+
+def abuse_runs(server, args, random_max):
+    asset = until_assets_are_compressed(server)
+    token = server.gql(f'mutation {{ login(input: {{username: "admin", password: "{ADMIN_PASSWORD}"}}) {{ token }} }}')["login"]["token"]
+    # Start-up leaves memory with threads that exit after 10 s idle.
+    time.sleep(max(0.0, 11 - (time.monotonic() - server.started)))
+    settled_rss = server.rss_mib()
+    light = dict(body={"query": W3, "variables": {"id": "__ID__"}}, token=token, max_id=random_max)
+    alone = light_run(server, light, args.abuse_duration)
+    log(f"light W3 alone: p50 {alone['p50_ms']:.2f} ms, p99 {alone['p99_ms']:.2f} ms")
+    rows = []
+    for i, vector in enumerate(abuse_vectors(server, token, asset)):
+        rows.append((vector["name"], run_vector(server, vector, light, args.abuse_duration, f"abuse{i}")))
+    for count in (1000, 1100):
+        rows.append((f"(7) {count:,} idle keep-alive connections", run_idle_vector(
+            server, count, light, args.abuse_duration if count <= 1000 else args.abuse_duration + 6)))
+    peak = server.peak_rss_mib()
+    log(f"abuse section done; load average {os.getloadavg()[0]:.1f}")
+    return dict(rows=rows, light_alone=alone, settled_rss=settled_rss, peak_rss=peak)
+
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
@@ -177,12 +496,28 @@ def main():
     parser.add_argument("--duration", type=int, default=10, help="seconds per measured run")
     parser.add_argument("--warmup", type=int, default=2, help="seconds of warm-up before each run")
     parser.add_argument("--port", type=int, default=18090)
+    parser.add_argument("--abuse-duration", type=int, default=5, help="seconds per abusive run (each runs twice)")
+    parser.add_argument("--abuse-only", action="store_true",
+                        help="load the data and run only the abuse section (printed, not written)")
     parser.add_argument("--output", default=str(BENCH / "results.md"))
     args = parser.parse_args()
     n = args.customers
     db = "customer_api_bench"
     workdir = Path(tempfile.mkdtemp(prefix="customer-api-bench-"))
     cores = os.cpu_count()
+
+    load_at_start = os.getloadavg()[0]
+    if args.abuse_only:
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        psql("postgres", f"CREATE DATABASE {db}")
+        server = Server(db, args.port, "warn", workdir / "load.log")
+        admin_hash = psql(db, "SELECT password_hash FROM agents WHERE username = 'admin'")
+        run(["psql", f"{PG}/{db}", "-q", "-v", f"n={n}", "-v", f"hash={admin_hash}", "-f", str(BENCH / "load.sql")])
+        server.stop()
+        abuse = abuse_section(db, args, workdir, n)
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+        print("\n".join(abuse_lines(abuse, args)))
+        return
 
     log("measuring argon2")
     argon = run(["cargo", "bench", "--quiet", "--bench", "argon2"], cwd=ROOT).stdout
@@ -291,29 +626,47 @@ def main():
         background_result["rps"] = background_result["requests"] / (background_result["duration_us"] / 1e6)
         results[f"{name}_mixed"] = background_result
 
-    abuse = {
-        "alias flood (31 aliases)": {"query": "{ " + " ".join(f"a{i}: __typename" for i in range(31)) + " }"},
-        "complexity (3 x 100 customers)": {"query": "{ " + " ".join(
-            f"c{i}: customers(first: 100) {{ nodes {{ {FIELDS} }} }}" for i in range(3)) + " }"},
-        "batch of 11": [{"query": "{ __typename }"}] * 11,
-        "300 KiB body": {"query": "{ __typename }", "variables": {"pad": "x" * 300_000}},
-    }
-    for name, body in abuse.items():
-        env = wrk_env(body, token)
-        out = run(["wrk", "-t", "2", "-c", str(args.connections), "-d", "5s", "-s",
-                   str(BENCH / "wrk" / "graphql.lua"), server.url + "/graphql"], env=env).stdout
-        refused = json.loads(out.strip().splitlines()[-1])
-        refused["rps"] = refused["requests"] / (refused["duration_us"] / 1e6)
-        results[f"abuse: {name}"] = refused
-        log(f"abuse {name}: {refused['requests']} refused, p50 {refused['p50_ms']:.2f} ms, p99 {refused['p99_ms']:.2f} ms")
     server.stop()
+    abuse = abuse_section(db, args, workdir, random_max)
     psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     shutil.rmtree(workdir, ignore_errors=True)
 
-    report(results, args, cores, hash_ms, verify_ms, load_seconds, peak_rss)
+    loads = (load_at_start, os.getloadavg()[0])
+    report(results, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads)
 
 
-def report(r, args, cores, hash_ms, verify_ms, load_seconds, peak_rss):
+def abuse_lines(abuse, args):
+    alone = abuse["light_alone"]
+    lines = [
+        f"Abusive requests (issue 18), against a server with the default limits (TRUST_FORWARDED_FOR on): "
+        f"each vector alone for {args.abuse_duration} s for its cost (the server's CPU time over the requests "
+        f"answered), then again beside light traffic (W3, one customer by id, {LIGHT_CONNECTIONS} connections) "
+        f"for its harm. RSS is read after each vector, on the same server process.",
+        "",
+        "| Vector | Connections | req/s | The server answers | CPU ms/request | Bytes/response | SQL/request | "
+        "argon2/request | RSS after MiB | Peak MiB | Light p50 ms | Light p99 ms | Light p99 / alone |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
+        f"| light W3 alone | {LIGHT_CONNECTIONS} | {alone['rps']:.0f} | data | | | | | {abuse['settled_rss']:.1f} | | "
+        f"{alone['p50_ms']:.2f} | {alone['p99_ms']:.2f} | 1.00 |",
+    ]
+    for name, x in abuse["rows"]:
+        answer = x["answer"].replace("|", "/")
+        if x.get("counted_share") and x.get("count"):
+            answer += f"; {x['counted_share']:.1%} {x['count']}"
+        light = x["light"]
+        rps = f"{x['rps']:.0f}" if x["rps"] else ""
+        per = "connection" if name.startswith("(7)") else "request"
+        lines.append(
+            f"| {name} | {x['connections']} | {rps} | {answer} | {x['cpu_ms']:.3f}{' per ' + per if per != 'request' else ''} | "
+            f"{x['bytes_per_response']:.0f} | {x['statements']:.2f} | {x['hashes']:.3f} | {x['rss_after']:.1f} | "
+            f"{x['peak']:.1f} | "
+            f"{light['p50_ms']:.2f} | {light['p99_ms']:.2f} | {light['p99_ms'] / alone['p99_ms']:.2f} |")
+    lines += ["", f"- RSS of the abused server once started and settled: {abuse['settled_rss']:.1f} MiB; "
+                  f"peak over the whole section: {abuse['peak_rss']:.1f} MiB."]
+    return lines
+
+
+def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown CPU")
     pg_version = run(["psql", f"{PG}/postgres", "-Atqc", "SHOW server_version"]).stdout.strip()
@@ -321,7 +674,8 @@ def report(r, args, cores, hash_ms, verify_ms, load_seconds, peak_rss):
                            f"{x['p99_ms']:.2f} | {x.get('statements', 0):.2f} |")
     lines = [
         f"Machine: {cores} cores ({cpu}), PostgreSQL {pg_version}; wrk, PostgreSQL and the server share the cores. "
-        f"{args.customers} customers, {args.duration} s per run after {args.warmup} s of warm-up, release build.",
+        f"{args.customers} customers, {args.duration} s per run after {args.warmup} s of warm-up, release build. "
+        f"Load average (1 min) when the run started and ended: {loads[0]:.1f}, {loads[1]:.1f}.",
         "",
         "| Workload | Connections | req/s | p50 ms | p99 ms | SQL statements/request |",
         "|---|---|---|---|---|---|",
@@ -339,9 +693,6 @@ def report(r, args, cores, hash_ms, verify_ms, load_seconds, peak_rss):
         row("W1 (light) while W4 saturates", r["w1_with_w4"]),
         row("W1 (light) while W5 saturates", r["w1_with_w5"]),
     ]
-    for name, x in r.items():
-        if name.startswith("abuse: "):
-            lines.append(f"| refused: {name[7:]} | {args.connections} | {x['rps']:.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | 0 |")
     login_ceiling = cores * 1000 / verify_ms
     create_ceiling = cores * 1000 / hash_ms
     checks = [
@@ -363,7 +714,9 @@ def report(r, args, cores, hash_ms, verify_ms, load_seconds, peak_rss):
         f"{r['w4_mixed']['rps']:.0f} and {r['w5_mixed']['rps']:.0f}.",
         f"- Peak RSS of the server after W1 at 64 connections: {peak_rss:.1f} MiB (target <= 64).",
         f"- Loading {args.customers} customers with their guest agents: {load_seconds:.1f} s.",
+        "",
     ]
+    lines += abuse_lines(abuse, args)
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.output).write_text(text)

@@ -4,6 +4,7 @@ mod harness;
 
 mod abuse;
 mod access_keys;
+mod amplification;
 mod auth;
 mod brute_force;
 mod claims;
@@ -16,6 +17,7 @@ mod hardening;
 mod integrity;
 mod operator;
 mod pagination;
+mod process;
 mod races;
 mod replicas;
 mod rest;

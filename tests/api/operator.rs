@@ -7,8 +7,7 @@ use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
 use crate::harness::{TestApp, TestDb, error_code};
-
-const BINARY: &str = env!("CARGO_BIN_EXE_customer-api");
+use crate::process::BINARY;
 
 #[test]
 fn help_documents_every_setting_with_its_variable() {
