@@ -1,7 +1,7 @@
 //! Small documents that used to crash or freeze the server, sent over real
 //! HTTP: deep nesting (a stack overflow aborted the process), fragment
 //! spreads that expand without bound (a never-ending walk), error floods,
-//! and unvalidated persisted documents. Each is refused with
+//! and parse errors that quoted passwords. Each is refused with
 //! `BAD_USER_INPUT` and `extensions.limit`, and the server keeps answering
 //! other clients meanwhile.
 //!
@@ -13,43 +13,28 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, error_code};
+use crate::harness::{TestApp, captured_logs, error_code, error_limit, sha256};
 
 /// Long enough for a debug build on a loaded 2-core machine; a request that
 /// expands without bound never gets there.
 const LIVENESS: Duration = Duration::from_secs(10);
 
-fn limit_of(body: &Value) -> &str {
-    body["errors"][0]["extensions"]["limit"]
-        .as_str()
-        .unwrap_or_else(|| panic!("expected a limit refusal, got {body}"))
+/// Sends `request`; fails the test unless the server answers while alive.
+async fn alive(request: reqwest::RequestBuilder) -> (u16, Value) {
+    let response = tokio::time::timeout(LIVENESS, request.send())
+        .await
+        .expect("answered while alive")
+        .expect("the server is still there");
+    let status = response.status().as_u16();
+    (status, response.json().await.expect("JSON body"))
 }
 
 async fn post(app: &TestApp, body: Value) -> (u16, Value) {
-    let response = tokio::time::timeout(
-        LIVENESS,
-        app.http().post(app.graphql_url()).json(&body).send(),
-    )
-    .await
-    .expect("answered while alive")
-    .expect("the server is still there");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+    alive(app.http().post(app.graphql_url()).json(&body)).await
 }
 
 async fn get(app: &TestApp, query: &str) -> (u16, Value) {
-    let response = tokio::time::timeout(
-        LIVENESS,
-        app.http()
-            .get(app.graphql_url())
-            .query(&[("query", query)])
-            .send(),
-    )
-    .await
-    .expect("answered while alive")
-    .expect("the server is still there");
-    let status = response.status().as_u16();
-    (status, response.json().await.expect("JSON body"))
+    alive(app.http().get(app.graphql_url()).query(&[("query", query)])).await
 }
 
 /// The server answers a light request (proves it did not abort or stall).
@@ -83,7 +68,7 @@ async fn deep_nesting_anywhere_in_a_document_is_refused_before_parsing() {
         let (status, body) = get(&app, document).await;
         assert_eq!(status, 200, "{body}");
         assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
-        assert_eq!(limit_of(&body), "NESTING", "{body}");
+        assert_eq!(error_limit(&body), "NESTING", "{body}");
         println!(
             "{} bytes refused over GET in {:?}",
             document.len(),
@@ -91,7 +76,7 @@ async fn deep_nesting_anywhere_in_a_document_is_refused_before_parsing() {
         );
 
         let (_, body) = post(&app, json!({ "query": document })).await;
-        assert_eq!(limit_of(&body), "NESTING", "{body}");
+        assert_eq!(error_limit(&body), "NESTING", "{body}");
     }
 
     // In a batch, and when registering a persisted query.
@@ -101,14 +86,14 @@ async fn deep_nesting_anywhere_in_a_document_is_refused_before_parsing() {
     )
     .await;
     assert_eq!(body[0]["data"]["__typename"], "Query", "{body}");
-    assert_eq!(limit_of(&body[1]), "NESTING", "{body}");
+    assert_eq!(error_limit(&body[1]), "NESTING", "{body}");
     let (_, body) = post(
         &app,
         json!({ "query": documents[0], "extensions": { "persistedQuery": {
             "version": 1, "sha256Hash": sha256(&documents[0]) } } }),
     )
     .await;
-    assert_eq!(limit_of(&body), "NESTING", "{body}");
+    assert_eq!(error_limit(&body), "NESTING", "{body}");
     still_answers(&app).await;
 }
 
@@ -133,11 +118,6 @@ async fn brackets_inside_strings_block_strings_and_comments_do_not_count() {
     )
     .await;
     assert_eq!(body["data"]["a"], "Query", "{body}");
-}
-
-fn sha256(text: &str) -> String {
-    use sha2::{Digest, Sha256};
-    format!("{:x}", Sha256::digest(text.as_bytes()))
 }
 
 /// The two documents of the report, and generated ones up to the body limit.
@@ -215,7 +195,7 @@ async fn fragment_spreads_that_expand_without_bound_are_refused_while_others_are
             if name.contains("cycle") {
                 assert!(message.contains("cycles"), "{name}: {body}");
             } else {
-                assert_eq!(limit_of(&body), "SELECTIONS", "{name}: {body}");
+                assert_eq!(error_limit(&body), "SELECTIONS", "{name}: {body}");
             }
         }
         assert_eq!(
@@ -253,27 +233,22 @@ async fn fragments_within_the_bounds_still_work() {
 #[tokio::test]
 async fn introspection_nesting_is_bounded() {
     let app = TestApp::spawn().await;
-    let mut of_type = String::from("name");
-    for _ in 0..28 {
-        of_type = format!("ofType {{ {of_type} }}");
+    let nest = |levels: usize, wrap: fn(String) -> String| {
+        (0..levels).fold(String::from("name"), |inner, _| wrap(inner))
+    };
+    for document in [
+        format!(
+            "{{ __type(name: \"Customer\") {{ {} }} }}",
+            nest(28, |inner| format!("ofType {{ {inner} }}"))
+        ),
+        format!(
+            "{{ __schema {{ types {{ {} }} }} }}",
+            nest(6, |inner| format!("fields {{ type {{ {inner} }} }}"))
+        ),
+    ] {
+        let (_, body) = post(&app, json!({ "query": document })).await;
+        assert_eq!(error_limit(&body), "INTROSPECTION_DEPTH", "{body}");
     }
-    let (_, body) = post(
-        &app,
-        json!({ "query": format!("{{ __type(name: \"Customer\") {{ {of_type} }} }}") }),
-    )
-    .await;
-    assert_eq!(limit_of(&body), "INTROSPECTION_DEPTH", "{body}");
-
-    let mut lists = String::from("name");
-    for _ in 0..6 {
-        lists = format!("fields {{ type {{ {lists} }} }}");
-    }
-    let (_, body) = post(
-        &app,
-        json!({ "query": format!("{{ __schema {{ types {{ {lists} }} }} }}") }),
-    )
-    .await;
-    assert_eq!(limit_of(&body), "INTROSPECTION_DEPTH", "{body}");
 
     // What tools send keeps working: a type's own fields, with their types.
     let (_, body) = post(
@@ -291,7 +266,7 @@ async fn token_floods_are_refused_before_validation_and_errors_are_capped() {
     let flood = format!("{{me({})}}", "a:1 ".repeat(65_000));
     let (status, body) = post(&app, json!({ "query": flood })).await;
     assert_eq!(status, 200);
-    assert_eq!(limit_of(&body), "TOKENS", "{body}");
+    assert_eq!(error_limit(&body), "TOKENS", "{body}");
 
     // Within the token bound, the errors of one document are capped.
     let within = format!("{{me({})}}", "a:1 ".repeat(2_000));
@@ -328,24 +303,6 @@ async fn token_floods_are_refused_before_validation_and_errors_are_capped() {
 }
 
 #[tokio::test]
-async fn only_documents_that_validate_are_persisted() {
-    let app = TestApp::spawn().await;
-    let invalid = "{ me { nope } }";
-    let persisted = |query: Option<&str>| {
-        let mut body = json!({ "extensions": { "persistedQuery": {
-            "version": 1, "sha256Hash": sha256(invalid) } } });
-        if let Some(query) = query {
-            body["query"] = json!(query);
-        }
-        post(&app, body)
-    };
-    let (_, body) = persisted(Some(invalid)).await;
-    assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
-    let (_, body) = persisted(None).await;
-    assert_eq!(error_code(&body), "PERSISTED_QUERY_NOT_FOUND", "{body}");
-}
-
-#[tokio::test]
 async fn parse_errors_give_position_and_reason_without_quoting_the_document() {
     let app = TestApp::spawn().await;
     let document = "mutation{login(input:{username:\"admin\",password:\"hunter2-typo\"}){token}";
@@ -369,40 +326,11 @@ async fn parse_errors_give_position_and_reason_without_quoting_the_document() {
             "{body}"
         );
     }
-    let logs = crate::harness::captured_logs();
+    let logs = captured_logs();
     assert!(
         !logs.contains("hunter2-typo"),
         "the logs quote the document"
     );
-}
-
-#[tokio::test]
-async fn a_batch_with_a_made_up_access_key_costs_one_lookup() {
-    let app = TestApp::spawn().await;
-    let key = format!("vb_{}", "x".repeat(43));
-    let batch: Vec<Value> = (0..10)
-        .map(|_| json!({ "query": "{ me { permissions } }" }))
-        .collect();
-    let send = || {
-        app.http()
-            .post(app.graphql_url())
-            .bearer_auth(&key)
-            .json(&batch)
-            .send()
-    };
-    let before = app.statements();
-    let body: Value = send().await.unwrap().json().await.unwrap();
-    assert_eq!(body.as_array().unwrap().len(), 10);
-    for answer in body.as_array().unwrap() {
-        assert_eq!(error_code(answer), "UNAUTHENTICATED", "{answer}");
-    }
-    let first = app.statements() - before;
-    let before = app.statements();
-    let _: Value = send().await.unwrap().json().await.unwrap();
-    let again = app.statements() - before;
-    println!("made-up key: {first} statements for the first batch of 10, {again} for the next");
-    assert_eq!(first, 1, "one lookup for the whole batch");
-    assert_eq!(again, 0, "a key found unknown is remembered");
 }
 
 #[tokio::test]
@@ -454,7 +382,7 @@ async fn operation_log_lines_name_the_client_operation_safely() {
         json!({ "query": "query Q { __typename }", "operationName": hostile }),
     )
     .await;
-    let logs = crate::harness::captured_logs();
+    let logs = captured_logs();
     assert!(
         logs.lines().any(|l| l.contains("graphql operation")
             && l.contains("operation_name=\"ListThings\"")
@@ -466,130 +394,4 @@ async fn operation_log_lines_name_the_client_operation_safely() {
         "the client's name reached the log as is"
     );
     assert!(logs.contains("operation_name=\"invalid\""));
-}
-
-#[tokio::test]
-async fn a_flood_of_total_counts_costs_one_count_and_leaves_the_pool_to_others() {
-    let app = TestApp::spawn_with(|c| c.db_pool_size = 8).await;
-    let admin = app.admin_token().await;
-    app.create_customer_ok(&admin, "counted", "a-long-password-1")
-        .await;
-    let fields: String = (0..20)
-        .map(|i| format!("c{i}: customers(first: 1) {{ totalCount }} "))
-        .collect();
-    let batch: Vec<Value> = (0..10)
-        .map(|_| json!({ "query": format!("{{ {fields} }}") }))
-        .collect();
-    let before = app.statements();
-    let (answers, light) = tokio::join!(
-        async {
-            app.http()
-                .post(app.graphql_url())
-                .bearer_auth(&admin)
-                .json(&batch)
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
-        },
-        async {
-            let started = Instant::now();
-            let body = app
-                .gql(Some(&admin), "{ me { permissions } }", json!({}))
-                .await;
-            (body, started.elapsed())
-        }
-    );
-    let statements = app.statements() - before;
-    let answers = answers.as_array().unwrap();
-    assert_eq!(answers.len(), 10);
-    for answer in answers {
-        assert!(answer["errors"].is_null(), "{answer}");
-        assert_eq!(answer["data"]["c19"]["totalCount"], 2, "{answer}");
-    }
-    assert!(light.0["errors"].is_null(), "{}", light.0);
-    println!(
-        "200 aliased totalCounts: {statements} SQL statements; a concurrent `me` took {:?}",
-        light.1
-    );
-    // 200 pages (one statement each) and a few shared counts (a count read
-    // while a notification moves the epoch is not kept), not 200 counts.
-    assert!(statements < 220, "{statements} statements");
-    // A change shows at once in the next count.
-    app.create_customer_ok(&admin, "counted-too", "a-long-password-1")
-        .await;
-    let body = app
-        .gql(Some(&admin), "{ customers { totalCount } }", json!({}))
-        .await;
-    assert_eq!(body["data"]["customers"]["totalCount"], 3, "{body}");
-}
-
-#[tokio::test]
-async fn malformed_parameters_are_refused_without_quoting_them() {
-    let app = TestApp::spawn().await;
-    for (name, value) in [("variables", "\"hunter2\""), ("extensions", "\"hunter2\"")] {
-        let response = app
-            .http()
-            .get(app.graphql_url())
-            .query(&[("query", "{ __typename }"), (name, value)])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 400);
-        let body: Value = response.json().await.unwrap();
-        assert_eq!(error_code(&body), "BAD_USER_INPUT", "{body}");
-        assert!(!body.to_string().contains("hunter2"), "{body}");
-    }
-    let response = app
-        .http()
-        .post(app.graphql_url())
-        .header("content-type", "application/json")
-        .body(r#"{"query": "{ __typename }", "variables": "hunter2"}"#)
-        .send()
-        .await
-        .unwrap();
-    let body: Value = response.json().await.unwrap();
-    assert!(!body.to_string().contains("hunter2"), "{body}");
-}
-
-#[tokio::test]
-async fn oversized_bodies_close_the_connection_and_say_so() {
-    let app = TestApp::spawn().await;
-    for path in ["/graphql", "/v1.0/customers", "/auth/login"] {
-        let response = app
-            .http()
-            .post(format!("{}{path}", app.address))
-            .header("content-type", "application/json")
-            .body(vec![b' '; app.state.config.max_body_bytes + 1])
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 413, "{path}");
-        assert_eq!(response.headers()["connection"], "close", "{path}");
-    }
-}
-
-#[tokio::test]
-async fn rest_looking_paths_that_no_route_serves_answer_in_rest_shape() {
-    let app = TestApp::spawn().await;
-    for path in [
-        "/v1.0",
-        "/v1.0/",
-        "/v1.0/x",
-        "/auth/",
-        "/auth/logout",
-        "/auth/login/x",
-    ] {
-        let response = app
-            .http()
-            .get(format!("{}{path}", app.address))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), 404, "{path}");
-        let body: Value = response.json().await.unwrap_or(Value::Null);
-        assert!(body["error"]["code"].is_string(), "{path}: {body}");
-    }
 }

@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
-use crate::harness::{TestApp, metric};
+use crate::harness::{TestApp, eventually, metric};
 
 /// Liveness bound: before these limits existed, such connections stayed
 /// open for as long as the client wanted.
@@ -112,14 +112,10 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
     })
     .await;
     let held = [connect(&app).await, connect(&app).await];
-    let deadline = Instant::now() + LIVENESS;
-    while metric(&app, "customer_api_http_connections ") < 2.0 {
-        assert!(
-            Instant::now() < deadline,
-            "the two connections were never accepted"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
+    eventually("the two connections are accepted", LIVENESS, || async {
+        (metric(&app, "customer_api_http_connections ") >= 2.0).then_some(())
+    })
+    .await;
     let third = tokio::spawn({
         let client = app.http().clone();
         let url = format!("{}/healthz", app.address);
@@ -144,20 +140,16 @@ async fn connections_beyond_the_cap_wait_until_one_closes() {
 async fn metrics_can_move_to_an_operators_listener() {
     let app =
         TestApp::spawn_with(|c| c.metrics_listen_addr = Some("127.0.0.1:0".parse().unwrap())).await;
-    let public = app
-        .http()
-        .get(format!("{}/metrics", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(public.status(), 404, "metrics left the public port");
-    let probe = app
-        .http()
-        .get(format!("{}/healthz", app.address))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(probe.status(), 200, "probes stay for load balancers");
+    assert_eq!(
+        app.get("/metrics").await.status(),
+        404,
+        "metrics left the public port"
+    );
+    assert_eq!(
+        app.get("/healthz").await.status(),
+        200,
+        "probes stay for load balancers"
+    );
 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let operations = format!("http://{}", listener.local_addr().unwrap());

@@ -1,6 +1,7 @@
-//! createCustomer, customer(id), deleteCustomer.
+//! createCustomer, customer(id), deleteCustomer. (What deleting a customer
+//! revokes is in `revocation.rs`.)
 
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::harness::{TestApp, error_code, error_field};
 
@@ -95,66 +96,42 @@ async fn create_customer_rejects_each_invalid_field() {
     let app = TestApp::spawn().await;
     let admin = app.admin_token().await;
     let long = |n: usize| "x".repeat(n);
+    // A valid input with `field` set to `value`.
+    let with = |field: &str, value: Value| {
+        let mut input = json!({ "username": "okname", "password": "password1" });
+        input[field] = value;
+        input
+    };
     let cases = [
+        (with("username", json!("ab")), "username"),
+        (with("username", json!(long(65))), "username"),
+        (with("username", json!("has space")), "username"),
+        (with("username", json!("semi;colon")), "username"),
+        (with("password", json!("short")), "password"),
+        (with("password", json!(long(257))), "password"),
+        (with("name", json!(long(256))), "name"),
+        (with("detail", json!(long(4097))), "detail"),
+        (with("webhookUri", json!("not a url")), "webhookUri"),
         (
-            json!({ "username": "ab", "password": "password1" }),
-            "username",
-        ),
-        (
-            json!({ "username": long(65), "password": "password1" }),
-            "username",
-        ),
-        (
-            json!({ "username": "has space", "password": "password1" }),
-            "username",
-        ),
-        (
-            json!({ "username": "semi;colon", "password": "password1" }),
-            "username",
-        ),
-        (
-            json!({ "username": "okname", "password": "short" }),
-            "password",
-        ),
-        (
-            json!({ "username": "okname", "password": long(257) }),
-            "password",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1", "name": long(256) }),
-            "name",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1", "detail": long(4097) }),
-            "detail",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1", "webhookUri": "not a url" }),
+            with("webhookUri", json!("ftp://example.com/x")),
             "webhookUri",
         ),
         (
-            json!({ "username": "okname", "password": "password1", "webhookUri": "ftp://example.com/x" }),
+            with("webhookUri", json!(format!("https://e.com/{}", long(1020)))),
             "webhookUri",
         ),
+        (with("lineSecret", json!(long(1024))), "lineSecret"),
+        (with("lineToken", json!(long(1024))), "lineToken"),
+        (with("name", json!("nul\u{0}byte")), "name"),
         (
-            json!({ "username": "okname", "password": "password1", "webhookUri": format!("https://e.com/{}", long(1020)) }),
-            "webhookUri",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1", "lineSecret": long(1024) }),
-            "lineSecret",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1", "lineToken": long(1024) }),
-            "lineToken",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1", "name": "nul\u{0}byte" }),
-            "name",
-        ),
-        (
-            json!({ "username": "okname", "password": "password1",
-                    "permissionIds": (0..65).map(|_| uuid::Uuid::new_v4().to_string()).collect::<Vec<_>>() }),
+            with(
+                "permissionIds",
+                json!(
+                    (0..65)
+                        .map(|_| uuid::Uuid::new_v4().to_string())
+                        .collect::<Vec<_>>()
+                ),
+            ),
             "permissionIds",
         ),
     ];
@@ -164,12 +141,7 @@ async fn create_customer_rejects_each_invalid_field() {
         assert_eq!(error_field(&body), field, "{input} -> {body}");
     }
     // Nothing was written by any of them.
-    let db = app.db.client().await;
-    let count: i64 = db
-        .query_one("SELECT count(*) FROM customers", &[])
-        .await
-        .unwrap()
-        .get(0);
+    let count = app.count("SELECT count(*) FROM customers", &[]).await;
     assert_eq!(count, 1, "only the platform customer exists");
 }
 
@@ -209,8 +181,13 @@ async fn create_customer_conflicts_on_a_taken_username_in_any_case() {
     }
 }
 
+/// Each create hashes its password first, so unchecked they could reach
+/// the database one after the other. A lock on the table (inserts wait for
+/// it, reads do not) holds every one of them at its INSERT, sent through
+/// two server processes, until all twelve are there; then they all go at
+/// once.
 #[tokio::test]
-async fn create_customer_race_for_one_username_has_exactly_one_winner() {
+async fn create_customer_race_for_one_username_has_one_winner_across_processes() {
     let app = TestApp::spawn_with(|c| {
         // Room for all twelve at the database at once, and no statement
         // timeout while they wait there for the test.
@@ -218,18 +195,16 @@ async fn create_customer_race_for_one_username_has_exactly_one_winner() {
         c.db_statement_timeout_ms = 60_000;
     })
     .await;
+    let replica = app.replica().await;
     let admin = app.admin_token().await;
-    // Each create hashes its password first, so unchecked they could reach
-    // the database one after the other. A lock on the table (inserts wait
-    // for it, reads do not) holds every one of them at its INSERT until all
-    // twelve are there; then they all go at once.
     let gate = app.db.client().await;
     gate.batch_execute("BEGIN; LOCK TABLE customers IN SHARE ROW EXCLUSIVE MODE")
         .await
         .unwrap();
     let attempts = futures_util::future::join_all((0..12).map(|i| {
-        let username = if i % 2 == 0 { "racer" } else { "RACER" };
-        app.create_customer(
+        let server = if i % 2 == 0 { &app } else { &replica };
+        let username = if i % 3 == 0 { "racer" } else { "RACER" };
+        server.create_customer(
             &admin,
             json!({ "username": username, "password": "password1" }),
         )
@@ -245,24 +220,23 @@ async fn create_customer_race_for_one_username_has_exactly_one_winner() {
         .filter(|b| !b["errors"].is_null() && error_code(b) == "CONFLICT")
         .count();
     assert_eq!((winners, conflicts), (1, 11), "{bodies:?}");
-    let db = app.db.client().await;
-    let customers: i64 = db
-        .query_one(
+    let rows = (
+        app.count(
             "SELECT count(*) FROM customers WHERE lower(username) = 'racer'",
             &[],
         )
-        .await
-        .unwrap()
-        .get(0);
-    let agents: i64 = db
-        .query_one(
+        .await,
+        app.count(
             "SELECT count(*) FROM agents WHERE lower(username) = 'racer'",
             &[],
         )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!((customers, agents), (1, 1), "losers left nothing behind");
+        .await,
+    );
+    assert_eq!(
+        rows,
+        (1, 1),
+        "one customer with its guest agent, nothing else"
+    );
 }
 
 #[tokio::test]
@@ -407,23 +381,18 @@ async fn delete_customer_soft_deletes_it_with_its_agents() {
     );
 
     // Nothing was removed from the database.
-    let db = app.db.client().await;
-    let live_agents: i64 = db
-        .query_one(
+    let live_agents = app
+        .count(
             "SELECT count(*) FROM agents WHERE customer_id = $1::text::uuid AND tm_delete IS NULL",
             &[&id],
         )
-        .await
-        .unwrap()
-        .get(0);
-    let rows: i64 = db
-        .query_one(
+        .await;
+    let rows = app
+        .count(
             "SELECT count(*) FROM customers WHERE id = $1::text::uuid",
             &[&id],
         )
-        .await
-        .unwrap()
-        .get(0);
+        .await;
     assert_eq!((live_agents, rows), (0, 1));
 }
 
@@ -451,13 +420,7 @@ async fn delete_customer_refuses_unknown_ids_the_platform_and_non_admins() {
         .await;
     assert_eq!(error_code(&body), "NOT_FOUND", "{body}");
 
-    let me = app
-        .gql(Some(&admin), "{ me { customer { id } } }", json!({}))
-        .await;
-    let platform = me["data"]["me"]["customer"]["id"]
-        .as_str()
-        .unwrap()
-        .to_owned();
+    let platform = app.own_customer_id(&admin).await;
     let body = app.delete_customer(&admin, &platform).await;
     assert_eq!(error_code(&body), "FORBIDDEN", "{body}");
 
@@ -472,55 +435,4 @@ async fn delete_customer_refuses_unknown_ids_the_platform_and_non_admins() {
         body["errors"].is_null(),
         "still deletable by the admin: {body}"
     );
-}
-
-#[tokio::test]
-async fn delete_customer_revokes_its_tokens_on_the_next_request() {
-    let app = TestApp::spawn().await;
-    let admin = app.admin_token().await;
-    let id = app.create_customer_ok(&admin, "revoked", "password1").await;
-    let token = app.token("revoked", "password1").await;
-    let me = "{ me { agent { username } } }";
-    assert_eq!(
-        app.gql(Some(&token), me, json!({})).await["data"]["me"]["agent"]["username"],
-        "revoked"
-    );
-
-    app.delete_customer(&admin, &id).await;
-
-    let body = app.gql(Some(&token), me, json!({})).await;
-    assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
-    let body = app.login("revoked", "password1").await;
-    assert_eq!(
-        error_code(&body),
-        "UNAUTHENTICATED",
-        "deleted agents cannot log in: {body}"
-    );
-}
-
-#[tokio::test]
-async fn delete_customer_revokes_its_tokens_on_every_replica() {
-    let app = TestApp::spawn().await;
-    let replica = app.replica().await;
-    let admin = app.admin_token().await;
-    let id = app
-        .create_customer_ok(&admin, "everywhere", "password1")
-        .await;
-    let token = replica.token("everywhere", "password1").await;
-    let me = "{ me { agent { username } } }";
-    for server in [&app, &replica] {
-        let body = server.gql(Some(&token), me, json!({})).await;
-        assert_eq!(
-            body["data"]["me"]["agent"]["username"], "everywhere",
-            "{body}"
-        );
-    }
-
-    let body = replica.delete_customer(&admin, &id).await;
-    assert!(body["errors"].is_null(), "{body}");
-
-    for server in [&app, &replica] {
-        let body = server.gql(Some(&token), me, json!({})).await;
-        assert_eq!(error_code(&body), "UNAUTHENTICATED", "{body}");
-    }
 }

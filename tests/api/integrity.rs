@@ -3,39 +3,13 @@
 //! per-customer cap on live access keys holds under concurrent creates, and
 //! `webhookUri` is stored exactly as it was validated.
 
-use std::time::{Duration, Instant};
-
 use futures_util::future::join_all;
 use serde_json::{Value, json};
 
-use crate::harness::{TestApp, error_code, error_field};
-
-/// Waits until exactly `n` backends of the test's database wait for a lock.
-async fn wait_for_lock_waiters(watcher: &tokio_postgres::Client, n: i64) {
-    let deadline = Instant::now() + Duration::from_secs(10);
-    loop {
-        let waiting: i64 = watcher
-            .query_one(
-                "SELECT count(*) FROM pg_stat_activity
-                  WHERE datname = current_database() AND wait_event_type = 'Lock'",
-                &[],
-            )
-            .await
-            .unwrap()
-            .get(0);
-        if waiting == n {
-            return;
-        }
-        assert!(
-            Instant::now() < deadline,
-            "expected {n} lock waiters, have {waiting}"
-        );
-        tokio::time::sleep(Duration::from_millis(10)).await;
-    }
-}
+use crate::harness::{TestApp, error_code, error_field, send, sql_column, sql_count};
 
 async fn count(client: &tokio_postgres::Client, sql: &str, customer_id: &str) -> i64 {
-    client.query_one(sql, &[&customer_id]).await.unwrap().get(0)
+    sql_count(client, sql, &[&customer_id]).await
 }
 
 const LIVE_KEYS: &str =
@@ -70,7 +44,6 @@ async fn a_key_created_while_its_customer_is_being_deleted_is_refused() {
         .await;
 
     let locker = app.db.client().await;
-    let watcher = app.db.client().await;
     locker.batch_execute("BEGIN").await.unwrap();
     locker
         .query_one(
@@ -82,12 +55,12 @@ async fn a_key_created_while_its_customer_is_being_deleted_is_refused() {
 
     let delete = app.delete_customer(&admin, &customer_id);
     let create = async {
-        wait_for_lock_waiters(&watcher, 1).await; // deleteCustomer is queued
+        app.until_statements_wait_on_locks(1).await; // deleteCustomer is queued
         app.create_access_key(&guest, json!({ "name": "racing" }))
             .await
     };
     let release = async {
-        wait_for_lock_waiters(&watcher, 2).await; // and createAccessKey behind it
+        app.until_statements_wait_on_locks(2).await; // and createAccessKey behind it
         locker.batch_execute("COMMIT").await.unwrap();
     };
     let (deleted, created, ()) = tokio::join!(delete, create, release);
@@ -103,16 +76,14 @@ async fn a_key_created_while_its_customer_is_being_deleted_is_refused() {
     assert_eq!(count(&client, SESSIONS, &customer_id).await, 3);
     assert_eq!(count(&client, UNREVOKED_SESSIONS, &customer_id).await, 0);
     // Revoked in the delete's own transaction: at the very same instant.
-    let same_instant: i64 = client
-        .query_one(
-            "SELECT count(*) FROM sessions s JOIN agents a ON a.id = s.agent_id
-               JOIN customers c ON c.id = a.customer_id
-              WHERE c.id = $1::text::uuid AND s.tm_revoke = c.tm_delete",
-            &[&customer_id],
-        )
-        .await
-        .unwrap()
-        .get(0);
+    let same_instant = count(
+        &client,
+        "SELECT count(*) FROM sessions s JOIN agents a ON a.id = s.agent_id
+           JOIN customers c ON c.id = a.customer_id
+          WHERE c.id = $1::text::uuid AND s.tm_revoke = c.tm_delete",
+        &customer_id,
+    )
+    .await;
     assert_eq!(same_instant, 3, "sessions revoked at {tm_delete}");
 }
 
@@ -277,16 +248,7 @@ async fn webhook_uris_are_stored_exactly_as_validated_over_graphql() {
         assert_eq!(error_field(&body), "webhookUri", "{uri:?}: {body}");
         assert!(body["data"].is_null(), "{uri:?}: {body}");
     }
-    let client = app.db.client().await;
-    let stored: i64 = client
-        .query_one(
-            "SELECT count(*) FROM customers WHERE username LIKE 'hostile%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(stored, 0);
+    assert_eq!(hostile_customers(&app).await, 0);
 
     for (i, uri) in GOOD_WEBHOOK_URIS.iter().enumerate() {
         let body = app
@@ -311,16 +273,23 @@ async fn webhook_uris_are_stored_exactly_as_validated_over_graphql() {
 }
 
 async fn rest_create(app: &TestApp, token: &str, body: Value) -> (u16, Value) {
-    let response = app
-        .http()
-        .post(format!("{}/v1.0/customers", app.address))
-        .bearer_auth(token)
-        .json(&body)
-        .send()
-        .await
-        .unwrap();
-    let status = response.status().as_u16();
-    (status, response.json().await.unwrap())
+    let reply = send(
+        app.http()
+            .post(format!("{}/v1.0/customers", app.address))
+            .bearer_auth(token)
+            .json(&body),
+    )
+    .await;
+    (reply.status, reply.body)
+}
+
+/// Customers stored from the hostile URIs, which must all have been refused.
+async fn hostile_customers(app: &TestApp) -> i64 {
+    app.count(
+        "SELECT count(*) FROM customers WHERE username LIKE 'hostile%'",
+        &[],
+    )
+    .await
 }
 
 #[tokio::test]
@@ -349,27 +318,14 @@ async fn webhook_uris_are_stored_exactly_as_validated_over_rest() {
         assert_eq!(status, 200, "{body}");
         assert_eq!(body["webhook_uri"], *uri, "{body}");
     }
-    let client = app.db.client().await;
-    let stored: Vec<String> = client
-        .query(
-            "SELECT webhook_uri FROM customers WHERE username LIKE 'hooked%' ORDER BY username",
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|row| row.get(0))
-        .collect();
+    let stored = sql_column(
+        &app.db.client().await,
+        "SELECT webhook_uri FROM customers WHERE username LIKE 'hooked%' ORDER BY username",
+        &[],
+    )
+    .await;
     assert_eq!(stored, GOOD_WEBHOOK_URIS);
-    let hostile: i64 = client
-        .query_one(
-            "SELECT count(*) FROM customers WHERE username LIKE 'hostile%'",
-            &[],
-        )
-        .await
-        .unwrap()
-        .get(0);
-    assert_eq!(hostile, 0);
+    assert_eq!(hostile_customers(&app).await, 0);
 }
 
 #[tokio::test]
