@@ -154,10 +154,19 @@ where
     F: Future + Send + 'static,
     F::Output: Send + 'static,
 {
+    tokio::spawn(within_request(work))
+}
+
+/// `work`, made to run in the current request's span and connection share
+/// wherever it is polled (another task, or a blocking thread).
+pub fn within_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
     let work = tracing::Instrument::instrument(work, tracing::Span::current());
-    match REQUEST_CONNECTIONS.try_with(Clone::clone) {
-        Ok(share) => tokio::spawn(REQUEST_CONNECTIONS.scope(share, work)),
-        Err(_) => tokio::spawn(work),
+    let share = REQUEST_CONNECTIONS.try_with(Clone::clone).ok();
+    async move {
+        match share {
+            Some(share) => REQUEST_CONNECTIONS.scope(share, work).await,
+            None => work.await,
+        }
     }
 }
 

@@ -38,6 +38,9 @@ pub const MAX_ERRORS_PER_RESPONSE: usize = 20;
 struct Checked {
     document: Arc<ExecutableDocument>,
     weight: u32,
+    /// Parsed from more than `PARSE_IN_PLACE_BYTES`: validating it costs
+    /// milliseconds too, so it is also executed off the worker threads.
+    heavy: bool,
 }
 
 /// Executes requests against the schema; cheap to clone.
@@ -106,9 +109,14 @@ impl GraphqlExecutor {
         let (mut response, operation) = match prepared {
             Ok(Prepared {
                 operation,
+                heavy,
                 to_persist,
             }) => {
-                let response = self.0.schema.execute(request).await;
+                let response = if heavy {
+                    self.execute_off_the_runtime(request).await
+                } else {
+                    self.0.schema.execute(request).await
+                };
                 if let Some((hash, checked)) = to_persist
                     && !refused_before_execution(&response)
                 {
@@ -175,6 +183,27 @@ impl GraphqlExecutor {
         }
     }
 
+    /// Executes a large document (async-graphql validates it first, which
+    /// costs milliseconds of CPU) on a blocking thread, as many at a time as
+    /// large documents are parsed, so that the worker threads keep serving
+    /// probes and light queries. Its database work still runs on the
+    /// runtime's I/O, in the request's span and connection share.
+    async fn execute_off_the_runtime(&self, request: Request) -> Response {
+        let Ok(_permit) = self.0.parsing.clone().acquire_owned().await else {
+            return Response::from_errors(vec![ServerError::new(
+                "the server is shutting down",
+                None,
+            )]);
+        };
+        let schema = self.0.schema.clone();
+        let work = crate::app::within_request(async move { schema.execute(request).await });
+        let runtime = tokio::runtime::Handle::current();
+        match tokio::task::spawn_blocking(move || runtime.block_on(work)).await {
+            Ok(response) => response,
+            Err(_) => Response::from_errors(vec![ServerError::new("internal server error", None)]),
+        }
+    }
+
     /// Finds the document (persisted or parsed, within the limits), and
     /// names the operation for logs and metrics.
     fn prepare(&self, request: &mut Request, read_only: bool) -> ServerResult<Prepared> {
@@ -204,9 +233,11 @@ impl GraphqlExecutor {
             .roots
             .label(document, request.operation_name.as_deref());
         request.set_parsed_query((**document).clone());
+        let heavy = checked.heavy;
         let to_persist = to_persist.map(|hash| (hash, checked));
         Ok(Prepared {
             operation,
+            heavy,
             to_persist,
         })
     }
@@ -264,6 +295,7 @@ impl GraphqlExecutor {
         let checked = Checked {
             document: Arc::new(document),
             weight: estimated_weight(query.len(), tokens),
+            heavy: query.len() > PARSE_IN_PLACE_BYTES,
         };
         self.0.parsed.insert(query.to_owned(), checked.clone());
         Ok(checked)
@@ -319,6 +351,7 @@ fn loggable_operation_name(name: Option<&str>) -> Option<&str> {
 
 struct Prepared {
     operation: String,
+    heavy: bool,
     /// A document sent with its persisted-query hash, to keep once it validated.
     to_persist: Option<(String, Checked)>,
 }
