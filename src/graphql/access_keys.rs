@@ -7,7 +7,7 @@ use super::context::{principal, state};
 use super::pagination::{Connection, page_cost, page_request};
 use super::types::AccessKeyView;
 use crate::db::models::access_key::AccessKeyRow;
-use crate::service::access_keys::{self, NewAccessKeyInput};
+use crate::service::access_keys::{self, AccessKeyUpdate, NewAccessKeyInput};
 
 #[derive(Default)]
 pub struct AccessKeyQuery;
@@ -36,6 +36,15 @@ impl AccessKeyQuery {
         let request = page_request(first, after, last, before)?;
         let page = access_keys::list(state(ctx), principal, customer_id, request).await?;
         Ok(Connection::new(page, customer_id))
+    }
+
+    /// One access key by id, revoked ones included (with `tmDelete` set);
+    /// null when there is no such key. Needs CUSTOMER_ADMIN of the key's
+    /// customer (access keys may read too), or a super admin.
+    async fn access_key(&self, ctx: &Context<'_>, id: Uuid) -> Result<Option<AccessKeyView>> {
+        let principal = principal(ctx).await?;
+        let row = access_keys::get(state(ctx), principal, id).await?;
+        Ok(row.map(Into::into))
     }
 }
 
@@ -78,6 +87,24 @@ pub struct DeleteAccessKeyPayload {
     access_key: AccessKeyView,
 }
 
+/// A key's new name and detail; a field left out keeps its value.
+#[derive(InputObject)]
+pub struct UpdateAccessKeyInput {
+    /// The key's id.
+    id: Uuid,
+    /// Display name, at most 255 characters.
+    name: Option<String>,
+    /// Free-form description, at most 4096 characters.
+    detail: Option<String>,
+}
+
+/// The result of `updateAccessKey`.
+#[derive(SimpleObject)]
+pub struct UpdateAccessKeyPayload {
+    /// The key as it is now, with `tmUpdate` set.
+    access_key: AccessKeyView,
+}
+
 #[derive(Default)]
 pub struct AccessKeyMutation;
 
@@ -105,6 +132,30 @@ impl AccessKeyMutation {
         Ok(CreateAccessKeyPayload {
             access_key: issued.row.into(),
             token: issued.token,
+        })
+    }
+
+    /// Renames a live access key (`name`, `detail`) and sets its `tmUpdate`.
+    /// Needs CUSTOMER_ADMIN of the key's customer (access keys may rename
+    /// too), or a super admin; a revoked key is NOT_FOUND.
+    async fn update_access_key(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateAccessKeyInput,
+    ) -> Result<UpdateAccessKeyPayload> {
+        let principal = principal(ctx).await?;
+        let row = access_keys::update(
+            state(ctx),
+            principal,
+            AccessKeyUpdate {
+                id: input.id,
+                name: input.name,
+                detail: input.detail,
+            },
+        )
+        .await?;
+        Ok(UpdateAccessKeyPayload {
+            access_key: row.into(),
         })
     }
 

@@ -1,13 +1,14 @@
 //! Customer queries and mutations; thin wrappers over `service::customers`.
 
-use async_graphql::{Context, InputObject, Object, Result, SimpleObject};
+use async_graphql::{Context, InputObject, MaybeUndefined, Object, Result, SimpleObject};
+use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::context::{principal, state};
 use super::pagination::{Connection, page_cost, page_request};
 use super::types::CustomerView;
 use crate::db::models::customer::CustomerRow;
-use crate::service::customers::{self, NewCustomerInput, WebhookMethod};
+use crate::service::customers::{self, CustomerUpdate, NewCustomerInput, WebhookMethod};
 
 #[derive(Default)]
 pub struct CustomerQuery;
@@ -111,6 +112,89 @@ pub struct DeleteCustomerPayload {
     customer: CustomerView,
 }
 
+/// Changes to a customer. An absent field is left as it is.
+#[derive(InputObject)]
+pub struct UpdateCustomerInput {
+    /// The customer's id. Omit it to update the caller's own customer (the
+    /// customer of the agent or access key making the request).
+    id: Option<Uuid>,
+    /// Display name, at most 255 characters; null leaves it unchanged.
+    name: Option<String>,
+    /// Free-form description, at most 4096 characters; null leaves it unchanged.
+    detail: Option<String>,
+    /// HTTP method of the webhook; null removes it.
+    webhook_method: MaybeUndefined<WebhookMethod>,
+    /// Empty, or an absolute http(s) URL of at most 1023 characters; null
+    /// empties it.
+    webhook_uri: MaybeUndefined<String>,
+    /// The customer's `tmUpdate` as last read: the update is refused with
+    /// CONFLICT if the customer changed since. Null means "never updated".
+    /// Omit it to update whatever the customer's state.
+    expected_tm_update: MaybeUndefined<DateTime<Utc>>,
+}
+
+/// absent → unchanged, null → `cleared`, a value → that value.
+fn change<T>(field: MaybeUndefined<T>, cleared: impl FnOnce() -> T) -> Option<T> {
+    match field {
+        MaybeUndefined::Undefined => None,
+        MaybeUndefined::Null => Some(cleared()),
+        MaybeUndefined::Value(value) => Some(value),
+    }
+}
+
+impl From<UpdateCustomerInput> for CustomerUpdate {
+    fn from(input: UpdateCustomerInput) -> Self {
+        Self {
+            name: input.name,
+            detail: input.detail,
+            webhook_method: change(input.webhook_method.map_value(Some), || None),
+            webhook_uri: change(input.webhook_uri, String::new),
+            expected_tm_update: change(input.expected_tm_update.map_value(Some), || None),
+        }
+    }
+}
+
+/// The result of `updateCustomer`.
+#[derive(SimpleObject)]
+pub struct UpdateCustomerPayload {
+    /// The customer as updated, with `tmUpdate` set.
+    customer: CustomerView,
+}
+
+/// A customer's new LINE messaging channel credentials.
+#[derive(InputObject)]
+pub struct UpdateCustomerLineInfoInput {
+    /// The customer's id.
+    id: Uuid,
+    /// LINE channel secret, at most 1023 characters.
+    line_secret: String,
+    /// LINE channel access token, at most 1023 characters.
+    line_token: String,
+}
+
+/// The result of `updateCustomerLineInfo`.
+#[derive(SimpleObject)]
+pub struct UpdateCustomerLineInfoPayload {
+    /// The customer as updated.
+    customer: CustomerView,
+}
+
+/// A customer's new permission ids.
+#[derive(InputObject)]
+pub struct UpdateCustomerPermissionIdsInput {
+    /// The customer's id.
+    id: Uuid,
+    /// All of the customer's permission ids (replacing the old ones), at most 64.
+    permission_ids: Vec<Uuid>,
+}
+
+/// The result of `updateCustomerPermissionIds`.
+#[derive(SimpleObject)]
+pub struct UpdateCustomerPermissionIdsPayload {
+    /// The customer as updated.
+    customer: CustomerView,
+}
+
 #[derive(Default)]
 pub struct CustomerMutation;
 
@@ -140,6 +224,63 @@ impl CustomerMutation {
         let principal = principal(ctx).await?;
         let row = customers::delete(state(ctx), principal, input.id).await?;
         Ok(DeleteCustomerPayload {
+            customer: row.into(),
+        })
+    }
+
+    /// Changes a customer's name, detail or webhook, in one transaction;
+    /// sets `tmUpdate`. Super admins update any customer; a customer's own
+    /// admins (and its access keys) theirs. A deleted customer is NOT_FOUND;
+    /// a stale `expectedTmUpdate` is CONFLICT.
+    async fn update_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCustomerInput,
+    ) -> Result<UpdateCustomerPayload> {
+        let principal = principal(ctx).await?;
+        let id = input.id;
+        let row = customers::update(state(ctx), principal, id, input.into()).await?;
+        Ok(UpdateCustomerPayload {
+            customer: row.into(),
+        })
+    }
+
+    /// Replaces a customer's LINE channel secret and token. Super admins,
+    /// and the customer's own admins.
+    async fn update_customer_line_info(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCustomerLineInfoInput,
+    ) -> Result<UpdateCustomerLineInfoPayload> {
+        let principal = principal(ctx).await?;
+        let row = customers::update_line_info(
+            state(ctx),
+            principal,
+            input.id,
+            &input.line_secret,
+            &input.line_token,
+        )
+        .await?;
+        Ok(UpdateCustomerLineInfoPayload {
+            customer: row.into(),
+        })
+    }
+
+    /// Replaces a customer's permission ids (duplicates dropped). Super admins only.
+    async fn update_customer_permission_ids(
+        &self,
+        ctx: &Context<'_>,
+        input: UpdateCustomerPermissionIdsInput,
+    ) -> Result<UpdateCustomerPermissionIdsPayload> {
+        let principal = principal(ctx).await?;
+        let row = customers::update_permission_ids(
+            state(ctx),
+            principal,
+            input.id,
+            &input.permission_ids,
+        )
+        .await?;
+        Ok(UpdateCustomerPermissionIdsPayload {
             customer: row.into(),
         })
     }

@@ -1,10 +1,11 @@
 //! The original REST API of the platform's customers (`/v1.0/customers`,
-//! `/auth/login`), kept for existing clients. A thin adapter: every handler
+//! `/v1.0/accesskeys`, `/auth/login`), kept for existing clients. A thin adapter: every handler
 //! reads the original API's shapes, calls the same `service` function as the
 //! GraphQL resolver, and writes the original shapes back; errors are mapped
 //! to HTTP statuses in `error`. The OpenAPI document is generated from these
 //! handlers and served at `/v1.0/openapi.json`.
 
+mod access_keys;
 mod auth;
 mod customers;
 mod error;
@@ -15,7 +16,7 @@ mod time;
 use axum::Router;
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{any, get, post};
+use axum::routing::{any, get, post, put};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
@@ -56,7 +57,32 @@ where
         .route("/customers", get(customers::list).post(customers::create))
         .route(
             "/customers/{id}",
-            get(customers::get).delete(customers::delete),
+            get(customers::get)
+                .put(customers::update)
+                .delete(customers::delete),
+        )
+        .route(
+            "/customers/{id}/line_info",
+            put(customers::update_line_info),
+        )
+        .route(
+            "/customers/{id}/permission_ids",
+            put(customers::update_permission_ids),
+        )
+        .route("/customers/{id}/password", put(customers::update_password))
+        .route(
+            "/customer",
+            get(customers::get_own).put(customers::update_own),
+        )
+        .route(
+            "/accesskeys",
+            get(access_keys::list).post(access_keys::create),
+        )
+        .route(
+            "/accesskeys/{id}",
+            get(access_keys::get)
+                .put(access_keys::update)
+                .delete(access_keys::delete),
         )
         .route("/openapi.json", get(openapi))
         .method_not_allowed_fallback(error::method_not_allowed)
@@ -102,12 +128,24 @@ where
         customers::get,
         customers::create,
         customers::delete,
-        auth::login
+        customers::update,
+        customers::update_line_info,
+        customers::update_permission_ids,
+        customers::update_password,
+        customers::get_own,
+        customers::update_own,
+        auth::login,
+        access_keys::list,
+        access_keys::create,
+        access_keys::get,
+        access_keys::update,
+        access_keys::delete
     ),
     modifiers(&Credentials),
     tags(
         (name = "customers", description = "Accounts of the platform."),
-        (name = "auth", description = "Logging in.")
+        (name = "auth", description = "Logging in."),
+        (name = "accesskeys", description = "Long-lived credentials of a customer.")
     )
 )]
 struct ApiDoc;

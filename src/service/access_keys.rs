@@ -1,4 +1,4 @@
-//! Access keys: create (shown once), list, revoke.
+//! Access keys: create (shown once), list, read, rename, revoke.
 
 use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
@@ -9,7 +9,9 @@ use super::revoking;
 use super::{now_micros, retrying, validate};
 use crate::app::AppState;
 use crate::auth::{Principal, access_key};
-use crate::db::models::access_key::{self as rows, AccessKeyRow, NewAccessKeyRow};
+use crate::db::models::access_key::{
+    self as rows, AccessKeyChanges, AccessKeyRow, NewAccessKeyRow,
+};
 use crate::db::models::customer;
 use crate::error::{AppError, AppResult};
 
@@ -139,6 +141,62 @@ pub async fn count(
 ) -> AppResult<i64> {
     let customer_id = listed_customer(principal, customer_id)?;
     Ok(rows::count_live(&mut *state.conn().await?, customer_id).await?)
+}
+
+/// A key's new name and detail; `None` leaves one as it is.
+#[derive(Clone, Debug)]
+pub struct AccessKeyUpdate {
+    pub id: Uuid,
+    pub name: Option<String>,
+    pub detail: Option<String>,
+}
+
+/// One key, revoked ones included (with `tm_delete` set), as `deleteAccessKey`
+/// returns them. `None` for an unknown id; another customer's key is
+/// FORBIDDEN to all but super admins, the same answer `delete` gives.
+pub async fn get(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<Option<AccessKeyRow>> {
+    let Some(row) = rows::find(&mut *state.conn().await?, id).await? else {
+        return Ok(None);
+    };
+    principal.require_customer_admin(row.customer_id)?;
+    Ok(Some(row))
+}
+
+/// Renames a live key and sets its `tm_update`. Access keys may rename keys
+/// (they are their customer's admins); a revoked key is NOT_FOUND, since
+/// nothing can use it any more.
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    input: AccessKeyUpdate,
+) -> AppResult<AccessKeyRow> {
+    if let Some(name) = &input.name {
+        validate::max_chars("name", name, 255)?;
+    }
+    if let Some(detail) = &input.detail {
+        validate::max_chars("detail", detail, 4096)?;
+    }
+    let mut conn = state.conn().await?;
+    let existing = rows::find(&mut conn, input.id)
+        .await?
+        .ok_or(AppError::NotFound("access key"))?;
+    principal.require_customer_admin(existing.customer_id)?;
+    let changes = AccessKeyChanges {
+        name: input.name.as_deref(),
+        detail: input.detail.as_deref(),
+        tm_update: now_micros(),
+    };
+    // The live filter in the UPDATE, not the read above, decides: a key
+    // revoked in between is not renamed.
+    let row = rows::update_live(&mut conn, input.id, &changes)
+        .await?
+        .ok_or(AppError::NotFound("access key"))?;
+    tracing::info!(access_key_id = %row.id, "updated access key");
+    Ok(row)
 }
 
 /// Revokes a key; revoking a revoked key returns it unchanged.

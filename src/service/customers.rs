@@ -1,6 +1,7 @@
-//! Customers: list, read, create (with its guest agent) and soft-delete.
+//! Customers: list, read, create (with its guest agent), update and soft-delete.
 
 use async_graphql::Enum;
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use strum::{EnumString, IntoStaticStr, VariantArray};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::db::models::access_key;
 use crate::db::models::agent::{self, AgentRow, NewAgent};
-use crate::db::models::customer::{self, CustomerRow, NewCustomer};
+use crate::db::models::customer::{self, CustomerChanges, CustomerRow, NewCustomer};
 use crate::db::models::session;
 use crate::error::{AppError, AppResult};
 
@@ -75,16 +76,34 @@ impl NewCustomerInput {
         validate::max_chars("name", &self.name, 255)?;
         validate::max_chars("detail", &self.detail, 4096)?;
         validate::webhook_uri(&self.webhook_uri)?;
-        validate::max_chars("lineSecret", &self.line_secret, 1023)?;
-        validate::max_chars("lineToken", &self.line_token, 1023)?;
-        if self.permission_ids.len() > MAX_PERMISSION_IDS {
-            return Err(AppError::bad_input(
-                "permissionIds",
-                format!("`permissionIds` may hold at most {MAX_PERMISSION_IDS} entries"),
-            ));
-        }
-        Ok(())
+        validate_line_info(&self.line_secret, &self.line_token)?;
+        validate_permission_ids(&self.permission_ids)
     }
+}
+
+fn validate_line_info(secret: &str, token: &str) -> AppResult<()> {
+    validate::max_chars("lineSecret", secret, 1023)?;
+    validate::max_chars("lineToken", token, 1023)
+}
+
+fn validate_permission_ids(ids: &[Uuid]) -> AppResult<()> {
+    if ids.len() > MAX_PERMISSION_IDS {
+        return Err(AppError::bad_input(
+            "permissionIds",
+            format!("`permissionIds` may hold at most {MAX_PERMISSION_IDS} entries"),
+        ));
+    }
+    Ok(())
+}
+
+/// The ids in their first order, each once.
+fn distinct(ids: &[Uuid]) -> Vec<Option<Uuid>> {
+    let mut seen = std::collections::HashSet::new();
+    ids.iter()
+        .copied()
+        .filter(|id| seen.insert(*id))
+        .map(Some)
+        .collect()
 }
 
 /// Live customers, newest first. Super admins only.
@@ -129,9 +148,7 @@ pub async fn create(
 ) -> AppResult<CustomerRow> {
     principal.require_super_admin()?;
     input.validate()?;
-    let mut permission_ids = input.permission_ids.clone();
-    let mut seen = std::collections::HashSet::new();
-    permission_ids.retain(|id| seen.insert(*id));
+    let permission_ids = distinct(&input.permission_ids);
 
     // Hash before taking a connection: the slow part must not hold one.
     let password_hash = state.hasher.hash(&input.password).await?;
@@ -149,7 +166,7 @@ pub async fn create(
                     webhook_uri: &input.webhook_uri,
                     line_secret: &input.line_secret,
                     line_token: &input.line_token,
-                    permission_ids: permission_ids.iter().copied().map(Some).collect(),
+                    permission_ids: permission_ids.clone(),
                     is_platform: false,
                 },
             )
@@ -229,4 +246,171 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
         tracing::info!(customer_id = %row.id, "deleted customer");
     }
     Ok(row)
+}
+
+/// Changes to a customer's profile. `None` leaves a field as it is.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerUpdate {
+    pub name: Option<String>,
+    pub detail: Option<String>,
+    /// `Some(None)` removes the method.
+    pub webhook_method: Option<Option<WebhookMethod>>,
+    pub webhook_uri: Option<String>,
+    /// `Some(expected)`: change the customer only if its `tm_update` is
+    /// still `expected` (`Some(None)`: only if it was never changed).
+    pub expected_tm_update: Option<Option<DateTime<Utc>>>,
+}
+
+impl CustomerUpdate {
+    fn validate(&self) -> AppResult<()> {
+        if let Some(name) = &self.name {
+            validate::max_chars("name", name, 255)?;
+        }
+        if let Some(detail) = &self.detail {
+            validate::max_chars("detail", detail, 4096)?;
+        }
+        if let Some(uri) = &self.webhook_uri {
+            validate::webhook_uri(uri)?;
+        }
+        Ok(())
+    }
+}
+
+/// Updates a customer's name, detail and webhook. `id` `None` means the
+/// caller's own customer. Super admins, and the customer's own admins
+/// (access keys included).
+pub async fn update(
+    state: &AppState,
+    principal: &Principal,
+    id: Option<Uuid>,
+    update: CustomerUpdate,
+) -> AppResult<CustomerRow> {
+    let id = id.unwrap_or(principal.customer_id);
+    principal.require_customer_admin(id)?;
+    update.validate()?;
+    let changes = CustomerChanges {
+        name: update.name.as_deref(),
+        detail: update.detail.as_deref(),
+        webhook_method: update.webhook_method.map(|m| m.map(WebhookMethod::as_str)),
+        webhook_uri: update.webhook_uri.as_deref(),
+        ..Default::default()
+    };
+    let row = apply(state, id, update.expected_tm_update, changes).await?;
+    tracing::info!(customer_id = %id, "updated customer");
+    Ok(row)
+}
+
+/// Replaces a customer's LINE channel secret and token. Super admins, and
+/// the customer's own admins.
+pub async fn update_line_info(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    line_secret: &str,
+    line_token: &str,
+) -> AppResult<CustomerRow> {
+    principal.require_customer_admin(id)?;
+    validate_line_info(line_secret, line_token)?;
+    let changes = CustomerChanges {
+        line_secret: Some(line_secret),
+        line_token: Some(line_token),
+        ..Default::default()
+    };
+    let row = apply(state, id, None, changes).await?;
+    tracing::info!(customer_id = %id, "updated customer's LINE info");
+    Ok(row)
+}
+
+/// Replaces a customer's permission ids (duplicates dropped). Super admins only.
+pub async fn update_permission_ids(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    permission_ids: &[Uuid],
+) -> AppResult<CustomerRow> {
+    principal.require_super_admin()?;
+    validate_permission_ids(permission_ids)?;
+    let changes = CustomerChanges {
+        permission_ids: Some(distinct(permission_ids)),
+        ..Default::default()
+    };
+    let row = apply(state, id, None, changes).await?;
+    tracing::info!(customer_id = %id, "updated customer's permission ids");
+    Ok(row)
+}
+
+/// Sets the password of a customer's guest agent (the customer's own
+/// login) with `auth::set_agent_password`, so its rules hold here too: super
+/// admins or the customer's admin agents (not access keys), and every login
+/// token of the guest agent is revoked.
+pub async fn set_password(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+    password: &str,
+) -> AppResult<CustomerRow> {
+    // Checked first so that a refusal does not tell whether the customer exists.
+    principal.require_customer_admin(id)?;
+    let (row, guest) = {
+        let mut conn = state.conn().await?;
+        let row = customer::find(&mut conn, id)
+            .await?
+            .filter(|row| !row.is_deleted())
+            .ok_or(AppError::NotFound("customer"))?;
+        let guest = agent::guests_of(&mut conn, &[id])
+            .await?
+            .into_iter()
+            .find(|agent| agent.tm_delete.is_none())
+            .ok_or(AppError::NotFound("customer"))?;
+        (row, guest)
+    };
+    super::auth::set_agent_password(state, principal, guest.id, password).await?;
+    Ok(row)
+}
+
+/// Applies `changes` in one transaction that holds the customer's row lock,
+/// the lock `delete` takes: an update queued behind a delete then sees the
+/// customer deleted and answers NOT_FOUND rather than writing to it, and
+/// the `expected` check cannot pass for two writers at once.
+async fn apply(
+    state: &AppState,
+    id: Uuid,
+    expected: Option<Option<DateTime<Utc>>>,
+    changes: CustomerChanges<'_>,
+) -> AppResult<CustomerRow> {
+    retrying(|| async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
+            let row = customer::find_for_update(conn, id)
+                .await?
+                .filter(|row| !row.is_deleted())
+                .ok_or(AppError::NotFound("customer"))?;
+            if expected.is_some_and(|expected| expected != row.tm_update) {
+                return Err(AppError::Conflict {
+                    field: Some("expectedTmUpdate"),
+                    message: "the customer was changed after `expectedTmUpdate`: read it again \
+                              and retry"
+                        .into(),
+                });
+            }
+            let changes = CustomerChanges {
+                tm_update: Some(next_tm_update(row.tm_update)),
+                ..changes.clone()
+            };
+            Ok(customer::update(conn, id, &changes).await?)
+        })
+        .await
+    })
+    .await
+}
+
+/// Now, but always after `previous`: `tm_update` is the version that
+/// `expectedTmUpdate` compares, so two changes within one microsecond must
+/// still differ.
+fn next_tm_update(previous: Option<DateTime<Utc>>) -> DateTime<Utc> {
+    let now = now_micros();
+    match previous {
+        Some(previous) if previous >= now => previous + chrono::Duration::microseconds(1),
+        _ => now,
+    }
 }

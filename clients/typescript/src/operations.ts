@@ -116,3 +116,102 @@ export const Me = graphql(`
     }
   }
 `);
+
+export const AccessKeyFields = graphql(`
+  fragment AccessKeyFields on AccessKey {
+    id
+    customerId
+    name
+    detail
+    tokenPrefix
+    tmExpire
+    tmLastUsed
+    tmCreate
+    tmUpdate
+    tmDelete
+  }
+`);
+
+export const ListAccessKeys = graphql(`
+  query ListAccessKeys($customerId: UUID, $first: Int, $after: String) {
+    accessKeys(customerId: $customerId, first: $first, after: $after) {
+      nodes {
+        ...AccessKeyFields
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const GetAccessKey = graphql(`
+  query GetAccessKey($id: UUID!) {
+    accessKey(id: $id) {
+      ...AccessKeyFields
+    }
+  }
+`);
+
+export const CreateAccessKey = graphql(`
+  mutation CreateAccessKey($input: CreateAccessKeyInput!) {
+    createAccessKey(input: $input) {
+      token
+      accessKey {
+        ...AccessKeyFields
+      }
+    }
+  }
+`);
+
+export const UpdateAccessKey = graphql(`
+  mutation UpdateAccessKey($input: UpdateAccessKeyInput!) {
+    updateAccessKey(input: $input) {
+      accessKey {
+        ...AccessKeyFields
+      }
+    }
+  }
+`);
+
+export const DeleteAccessKey = graphql(`
+  mutation DeleteAccessKey($id: UUID!) {
+    deleteAccessKey(input: { id: $id }) {
+      accessKey {
+        id
+        tmDelete
+      }
+    }
+  }
+`);
+
+export const UpdateCustomer = graphql(`
+  mutation UpdateCustomer($input: UpdateCustomerInput!) {
+    updateCustomer(input: $input) {
+      customer {
+        ...CustomerFields
+      }
+    }
+  }
+`);
+
+export const UpdateCustomerLineInfo = graphql(`
+  mutation UpdateCustomerLineInfo($input: UpdateCustomerLineInfoInput!) {
+    updateCustomerLineInfo(input: $input) {
+      customer {
+        ...CustomerFields
+      }
+    }
+  }
+`);
+
+export const UpdateCustomerPermissionIds = graphql(`
+  mutation UpdateCustomerPermissionIds($input: UpdateCustomerPermissionIdsInput!) {
+    updateCustomerPermissionIds(input: $input) {
+      customer {
+        ...CustomerFields
+      }
+    }
+  }
+`);

@@ -95,6 +95,29 @@ pub async fn mark_deleted(
         .optional()
 }
 
+/// What renaming a key changes; a `None` field is left as it is.
+#[derive(Debug, AsChangeset)]
+#[diesel(table_name = access_keys)]
+pub struct AccessKeyChanges<'a> {
+    pub name: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    pub tm_update: DateTime<Utc>,
+}
+
+/// Applies `changes` to a live key; `None` when no such live key exists.
+pub async fn update_live(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &AccessKeyChanges<'_>,
+) -> QueryResult<Option<AccessKeyRow>> {
+    diesel::update(access_keys::table.find(id).filter(live(access_keys::table)))
+        .set(changes)
+        .returning(AccessKeyRow::as_returning())
+        .get_result(conn)
+        .await
+        .optional()
+}
+
 pub async fn mark_deleted_of_customer(
     conn: &mut AsyncPgConnection,
     customer_id: Uuid,

@@ -133,3 +133,30 @@ pub async fn count_live(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
         .get_result(conn)
         .await
 }
+
+/// The columns an update may change; `None` leaves a column as it is.
+#[derive(Clone, Debug, Default, AsChangeset)]
+#[diesel(table_name = customers)]
+pub struct CustomerChanges<'a> {
+    pub name: Option<&'a str>,
+    pub detail: Option<&'a str>,
+    /// `Some(None)` clears the method.
+    pub webhook_method: Option<Option<&'a str>>,
+    pub webhook_uri: Option<&'a str>,
+    pub line_secret: Option<&'a str>,
+    pub line_token: Option<&'a str>,
+    pub permission_ids: Option<Vec<Option<Uuid>>>,
+    pub tm_update: Option<DateTime<Utc>>,
+}
+
+pub async fn update(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+    changes: &CustomerChanges<'_>,
+) -> QueryResult<CustomerRow> {
+    diesel::update(customers::table.find(id))
+        .set(changes)
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .await
+}

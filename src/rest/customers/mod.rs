@@ -1,8 +1,9 @@
-//! `/v1.0/customers`: list, read, create and delete customers, as thin
-//! wrappers over `service::customers` that only translate the original API's
-//! shapes (`types`).
+//! `/v1.0/customers` and `/v1.0/customer`: list, read, create, update and
+//! delete customers, as thin wrappers over `service::customers` that only
+//! translate the original API's shapes (`types`, `updates`).
 
 mod types;
+mod updates;
 
 use axum::Json;
 use axum::body::Bytes;
@@ -11,6 +12,9 @@ use axum::extract::{Path, State};
 use uuid::Uuid;
 
 use self::types::{CreateCustomerRequest, Customer, CustomerList, ListCustomersQuery};
+use self::updates::{
+    UpdateCustomerRequest, UpdateLineInfoRequest, UpdatePasswordRequest, UpdatePermissionIdsRequest,
+};
 use super::error::{CredentialRefused, ErrorBody, RestError, ServerFailures};
 use super::request::{Caller, body};
 use crate::app::AppState;
@@ -144,5 +148,195 @@ pub(super) async fn delete(
     let principal = caller.authenticate(&state).await?;
     let id = customer_id(path)?;
     let row = customers::delete(&state, &principal, id).await?;
+    Ok(Json(row.into()))
+}
+
+/// Changes a customer's name, detail or webhook; an absent or null field is
+/// left as it is. Sets `tm_update`. Super admins update any customer; a
+/// customer's own admins (and its access keys) theirs.
+#[utoipa::path(
+    put,
+    path = "/v1.0/customers/{id}",
+    tag = "customers",
+    operation_id = "updateCustomer",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    request_body = UpdateCustomerRequest,
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer as updated.", body = Customer),
+        (status = 400, description = "Invalid input; `field` names the field.", body = ErrorBody),
+        (status = 403, description = "Not allowed to update this customer.", body = ErrorBody),
+        (status = 404, description = "No such live customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn update(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = customer_id(path)?;
+    let input = UpdateCustomerRequest::parse(&body(request)?)?;
+    let row = customers::update(&state, &principal, Some(id), input.into()).await?;
+    Ok(Json(row.into()))
+}
+
+/// Reads the caller's own customer (that of its agent or access key).
+/// Admins and managers of the customer.
+#[utoipa::path(
+    get,
+    path = "/v1.0/customer",
+    tag = "customers",
+    operation_id = "getOwnCustomer",
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The caller's customer.", body = Customer),
+        (status = 403, description = "Not an admin or manager of the customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn get_own(
+    State(state): State<AppState>,
+    caller: Caller,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let row = customers::get(&state, &principal, principal.customer_id)
+        .await?
+        .ok_or(AppError::NotFound("customer"))?;
+    Ok(Json(row.into()))
+}
+
+/// Changes the caller's own customer, as `PUT /v1.0/customers/{id}` does.
+#[utoipa::path(
+    put,
+    path = "/v1.0/customer",
+    tag = "customers",
+    operation_id = "updateOwnCustomer",
+    request_body = UpdateCustomerRequest,
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer as updated.", body = Customer),
+        (status = 400, description = "Invalid input; `field` names the field.", body = ErrorBody),
+        (status = 403, description = "Not an admin of the customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn update_own(
+    State(state): State<AppState>,
+    caller: Caller,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let input = UpdateCustomerRequest::parse(&body(request)?)?;
+    let row = customers::update(&state, &principal, None, input.into()).await?;
+    Ok(Json(row.into()))
+}
+
+/// Replaces a customer's LINE channel secret and token. Super admins, and
+/// the customer's own admins.
+#[utoipa::path(
+    put,
+    path = "/v1.0/customers/{id}/line_info",
+    tag = "customers",
+    operation_id = "updateCustomerLineInfo",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    request_body = UpdateLineInfoRequest,
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer as updated.", body = Customer),
+        (status = 400, description = "Invalid input; `field` names the field.", body = ErrorBody),
+        (status = 403, description = "Not allowed to update this customer.", body = ErrorBody),
+        (status = 404, description = "No such live customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn update_line_info(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = customer_id(path)?;
+    let input = UpdateLineInfoRequest::parse(&body(request)?)?;
+    let row = customers::update_line_info(
+        &state,
+        &principal,
+        id,
+        &input.line_secret,
+        &input.line_token,
+    )
+    .await?;
+    Ok(Json(row.into()))
+}
+
+/// Replaces a customer's permission ids. Super admins only.
+#[utoipa::path(
+    put,
+    path = "/v1.0/customers/{id}/permission_ids",
+    tag = "customers",
+    operation_id = "updateCustomerPermissionIds",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    request_body = UpdatePermissionIdsRequest,
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer as updated.", body = Customer),
+        (status = 400, description = "Invalid input; `field` names the field.", body = ErrorBody),
+        (status = 403, description = "Not a super admin.", body = ErrorBody),
+        (status = 404, description = "No such live customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn update_permission_ids(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = customer_id(path)?;
+    let input = UpdatePermissionIdsRequest::parse(&body(request)?)?;
+    let row =
+        customers::update_permission_ids(&state, &principal, id, &input.permission_ids).await?;
+    Ok(Json(row.into()))
+}
+
+/// Sets the customer's password, that of its guest agent, and revokes every
+/// login token of that agent. Super admins, and the customer's own admin
+/// agents (not access keys), as for setting any agent's password.
+#[utoipa::path(
+    put,
+    path = "/v1.0/customers/{id}/password",
+    tag = "customers",
+    operation_id = "updateCustomerPassword",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    request_body = UpdatePasswordRequest,
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer.", body = Customer),
+        (status = 400, description = "Invalid input; `field` names the field.", body = ErrorBody),
+        (status = 403, description = "Not allowed to set this customer's password.", body = ErrorBody),
+        (status = 404, description = "No such live customer.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn update_password(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+    request: Result<Bytes, BytesRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = customer_id(path)?;
+    let input = UpdatePasswordRequest::parse(&body(request)?)?;
+    let row = customers::set_password(&state, &principal, id, &input.password).await?;
     Ok(Json(row.into()))
 }

@@ -31,7 +31,7 @@ impl RestWebhookMethod {
     }
 
     /// What a request must send, for the error when it sends anything else.
-    fn expected() -> String {
+    pub(super) fn expected() -> String {
         let methods: Vec<String> = WebhookMethod::VARIANTS
             .iter()
             .map(|m| format!("\"{}\"", m.as_str()))
