@@ -39,6 +39,15 @@ impl QueryParams {
     }
 }
 
+/// The resource id in the path: a UUID, or `BAD_USER_INPUT` naming `id`.
+pub fn path_id(
+    path: Result<axum::extract::Path<String>, axum::extract::rejection::PathRejection>,
+) -> AppResult<uuid::Uuid> {
+    path.ok()
+        .and_then(|axum::extract::Path(id)| uuid::Uuid::try_parse(&id).ok())
+        .ok_or_else(|| AppError::bad_input("id", "`id` must be a UUID"))
+}
+
 /// The request body, or why it could not be read.
 pub fn body(body: Result<Bytes, BytesRejection>) -> Result<Bytes, RestError> {
     body.map_err(|rejection| {

@@ -10,23 +10,16 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use uuid::Uuid;
 
 use self::types::{
     AccessKey, AccessKeyList, CreateAccessKeyRequest, CreatedAccessKey, ListAccessKeysQuery,
     UpdateAccessKeyRequest, expire_named_as_in_rest,
 };
 use super::error::{CredentialRefused, ErrorBody, RestError, ServerFailures};
-use super::request::{Caller, body};
+use super::request::{Caller, body, path_id};
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::service::access_keys;
-
-fn key_id(path: Result<Path<String>, PathRejection>) -> AppResult<Uuid> {
-    path.ok()
-        .and_then(|Path(id)| Uuid::try_parse(&id).ok())
-        .ok_or_else(|| AppError::bad_input("id", "`id` must be a UUID"))
-}
 
 /// Lists a customer's live (not revoked) keys, newest first: the caller's
 /// own customer's, or, for super admins, `customer_id`'s. Needs
@@ -121,7 +114,7 @@ pub(super) async fn get(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<AccessKey>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = key_id(path)?;
+    let id = path_id(path)?;
     let row = access_keys::get(&state, &principal, id)
         .await?
         .ok_or(AppError::NotFound("access key"))?;
@@ -156,7 +149,7 @@ pub(super) async fn update(
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Json<AccessKey>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = key_id(path)?;
+    let id = path_id(path)?;
     let input = UpdateAccessKeyRequest::parse(&body(request)?)?.for_key(id);
     let row = access_keys::update(&state, &principal, input).await?;
     Ok(Json(row.into()))
@@ -187,7 +180,7 @@ pub(super) async fn delete(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<AccessKey>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = key_id(path)?;
+    let id = path_id(path)?;
     let row = access_keys::delete(&state, &principal, id).await?;
     Ok(Json(row.into()))
 }

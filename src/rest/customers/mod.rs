@@ -9,23 +9,16 @@ use axum::Json;
 use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
-use uuid::Uuid;
 
 use self::types::{CreateCustomerRequest, Customer, CustomerList, ListCustomersQuery};
 use self::updates::{
     UpdateCustomerRequest, UpdateLineInfoRequest, UpdatePasswordRequest, UpdatePermissionIdsRequest,
 };
 use super::error::{CredentialRefused, ErrorBody, RestError, ServerFailures};
-use super::request::{Caller, body};
+use super::request::{Caller, body, path_id};
 use crate::app::AppState;
-use crate::error::{AppError, AppResult};
+use crate::error::AppError;
 use crate::service::customers;
-
-fn customer_id(path: Result<Path<String>, PathRejection>) -> AppResult<Uuid> {
-    path.ok()
-        .and_then(|Path(id)| Uuid::try_parse(&id).ok())
-        .ok_or_else(|| AppError::bad_input("id", "`id` must be a UUID"))
-}
 
 /// Lists live customers, newest first. Super admins only.
 ///
@@ -85,7 +78,7 @@ pub(super) async fn get(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Customer>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = customer_id(path)?;
+    let id = path_id(path)?;
     let row = customers::get(&state, &principal, id)
         .await?
         .ok_or(AppError::NotFound("customer"))?;
@@ -146,7 +139,7 @@ pub(super) async fn delete(
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<Customer>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = customer_id(path)?;
+    let id = path_id(path)?;
     let row = customers::delete(&state, &principal, id).await?;
     Ok(Json(row.into()))
 }
@@ -178,7 +171,7 @@ pub(super) async fn update(
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Customer>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = customer_id(path)?;
+    let id = path_id(path)?;
     let input = UpdateCustomerRequest::parse(&body(request)?)?;
     let row = customers::update(&state, &principal, Some(id), input.into()).await?;
     Ok(Json(row.into()))
@@ -263,7 +256,7 @@ pub(super) async fn update_line_info(
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Customer>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = customer_id(path)?;
+    let id = path_id(path)?;
     let input = UpdateLineInfoRequest::parse(&body(request)?)?;
     let row = customers::update_line_info(
         &state,
@@ -301,7 +294,7 @@ pub(super) async fn update_permission_ids(
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Customer>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = customer_id(path)?;
+    let id = path_id(path)?;
     let input = UpdatePermissionIdsRequest::parse(&body(request)?)?;
     let row =
         customers::update_permission_ids(&state, &principal, id, &input.permission_ids).await?;
@@ -335,7 +328,7 @@ pub(super) async fn update_password(
     request: Result<Bytes, BytesRejection>,
 ) -> Result<Json<Customer>, RestError> {
     let principal = caller.authenticate(&state).await?;
-    let id = customer_id(path)?;
+    let id = path_id(path)?;
     let input = UpdatePasswordRequest::parse(&body(request)?)?;
     let row = customers::set_password(&state, &principal, id, &input.password).await?;
     Ok(Json(row.into()))
