@@ -2,10 +2,12 @@
 //! customers, a `count(*)` over every live row): computed by one of them,
 //! shared by the others, and reused until the data may have changed.
 //!
-//! "May have changed" is the credential cache's epoch: every change to a
-//! customer, made by any replica or by hand in SQL, notifies every process,
-//! which moves the epoch on. While a process is not listening it cannot
-//! know, and counts afresh each time (still one at a time).
+//! "May have changed" is the credential cache's epoch: every delete of a
+//! customer (`tm_delete`), made by any replica or by hand in SQL, notifies
+//! every process, which moves the epoch on; this process's own creates move
+//! its local epoch. A customer created by another replica is not announced,
+//! and shows in the count within `MAX_AGE`. While a process is not listening
+//! it cannot know, and counts afresh each time (still one at a time).
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};

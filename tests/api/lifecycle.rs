@@ -332,3 +332,61 @@ async fn an_update_queued_behind_a_delete_answers_not_found() {
         .get(0);
     assert_eq!(name, "", "the deleted customer was not written to");
 }
+
+/// Profile edits do not touch what a credential depends on, so they must not
+/// make every server drop its credential cache; a delete must. Notifications
+/// arrive in commit order: if the edits had notified, theirs would come
+/// before the delete's.
+#[tokio::test]
+async fn profile_edits_leave_every_credential_cache_alone_and_a_delete_does_not() {
+    let app = TestApp::spawn().await;
+    let admin = app.admin_token().await;
+    let edited = app
+        .create_customer_ok(&admin, &unique("edited"), "a-long-password")
+        .await;
+    let deleted = app
+        .create_customer_ok(&admin, &unique("deleted"), "a-long-password")
+        .await;
+    let (_listening, mut notes) = app.db.listener(&["credential_changes"]).await;
+
+    let body = update(
+        &app,
+        Some(&admin),
+        json!({ "id": edited, "name": "renamed" }),
+    )
+    .await;
+    updated(&body);
+    let body = app
+        .gql(
+            Some(&admin),
+            LINE_INFO,
+            json!({ "input": { "id": edited, "lineSecret": "s", "lineToken": "t" } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = app
+        .gql(
+            Some(&admin),
+            PERMISSION_IDS,
+            json!({ "input": { "id": edited, "permissionIds": [] } }),
+        )
+        .await;
+    assert!(body["errors"].is_null(), "{body}");
+    let body = app.delete_customer(&admin, &deleted).await;
+    assert!(body["errors"].is_null(), "{body}");
+
+    // Everything heard up to the delete's own notification (its guest
+    // agent's come with it).
+    let mut heard = Vec::new();
+    while let Some((_, payload)) = notes.recv().await {
+        let done = payload == format!("customers:{deleted}");
+        heard.push(payload);
+        if done {
+            break;
+        }
+    }
+    assert!(
+        !heard.contains(&format!("customers:{edited}")),
+        "profile edits notified: {heard:?}"
+    );
+}
