@@ -108,6 +108,12 @@ pub struct Config {
     #[arg(long, env = "LOGIN_FAILURE_WINDOW_SECONDS", default_value_t = 300)]
     pub login_failure_window_seconds: u64,
 
+    /// How long a deleted customer can still be restored by
+    /// `recoverCustomer`, in days.
+    #[arg(long, env = "CUSTOMER_RESTORE_DAYS", default_value_t = 30,
+          value_parser = clap::value_parser!(u32).range(0..=3650))]
+    pub customer_restore_days: u32,
+
     /// Take the client address from the last `X-Forwarded-For` entry (only
     /// behind a proxy that sets it); otherwise from the TCP connection.
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]

@@ -47,6 +47,7 @@ diesel::table! {
         tm_create -> Timestamptz,
         tm_update -> Nullable<Timestamptz>,
         tm_delete -> Nullable<Timestamptz>,
+        tm_freeze -> Nullable<Timestamptz>,
     }
 }
 

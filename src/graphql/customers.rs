@@ -8,19 +8,30 @@ use super::context::{principal, state};
 use super::pagination::{Connection, page_cost, page_request};
 use super::types::CustomerView;
 use crate::db::models::customer::CustomerRow;
-use crate::service::customers::{self, CustomerUpdate, NewCustomerInput, WebhookMethod};
+use crate::service::customers::{
+    self, CustomerFilter, CustomerOrder, CustomerStatus, CustomerUpdate, NewCustomerInput,
+    WebhookMethod,
+};
 
 #[derive(Default)]
 pub struct CustomerQuery;
 
 #[Object]
 impl CustomerQuery {
-    /// Live customers, newest first, as a Relay connection. Super admins only.
-    /// `first`/`last` default to 20 and may be at most 100.
+    /// Customers as a Relay connection: every live one (frozen ones
+    /// included), or those `filter` selects; newest first unless `orderBy`
+    /// says otherwise. Super admins only. `first`/`last` default to 20 and
+    /// may be at most 100; a cursor is a position, valid under any filter.
     #[graphql(complexity = "page_cost(first, last, child_complexity)")]
+    // A GraphQL field's arguments are the resolver's parameters.
+    #[allow(clippy::too_many_arguments)]
     async fn customers(
         &self,
         ctx: &Context<'_>,
+        #[graphql(desc = "Which customers to list; omitted, every live one.")] filter: Option<
+            CustomerFilterInput,
+        >,
+        #[graphql(desc = "The order of the listing.", default)] order_by: CustomerOrder,
         #[graphql(desc = "Page size, counted from the newest end (default 20, at most 100).")]
         first: Option<i32>,
         #[graphql(desc = "Cursor of the edge after which the page starts.")] after: Option<String>,
@@ -31,8 +42,9 @@ impl CustomerQuery {
     ) -> Result<Connection<CustomerRow>> {
         let principal = principal(ctx).await?;
         let request = page_request(first, after, last, before)?;
-        let page = customers::list(state(ctx), principal, request).await?;
-        Ok(Connection::new(page, None))
+        let filter = filter.map(CustomerFilter::from).unwrap_or_default();
+        let page = customers::list(state(ctx), principal, &filter, order_by, request).await?;
+        Ok(Connection::new(page, filter))
     }
 
     /// One customer by id, or null if there is none. Super admins see any
@@ -47,6 +59,33 @@ impl CustomerQuery {
         Ok(customers::get(state(ctx), principal, id)
             .await?
             .map(Into::into))
+    }
+}
+
+/// Which customers `customers` lists; every condition given must hold.
+#[derive(InputObject)]
+#[graphql(name = "CustomerFilter")]
+pub struct CustomerFilterInput {
+    /// Case-insensitive substring of the username or the name, at most 255
+    /// characters; empty matches every customer.
+    search: Option<String>,
+    /// Only customers in this state. Omitted: every live customer, frozen
+    /// ones included (DELETED lists the deleted ones).
+    status: Option<CustomerStatus>,
+    /// Only customers created at or after this time.
+    created_after: Option<DateTime<Utc>>,
+    /// Only customers created before this time.
+    created_before: Option<DateTime<Utc>>,
+}
+
+impl From<CustomerFilterInput> for CustomerFilter {
+    fn from(input: CustomerFilterInput) -> Self {
+        Self {
+            search: input.search,
+            status: input.status,
+            created_after: input.created_after,
+            created_before: input.created_before,
+        }
     }
 }
 
@@ -195,6 +234,34 @@ pub struct UpdateCustomerPermissionIdsPayload {
     customer: CustomerView,
 }
 
+/// Which customer to freeze.
+#[derive(InputObject)]
+pub struct FreezeCustomerInput {
+    /// The customer's id.
+    id: Uuid,
+}
+
+/// The result of `freezeCustomer`.
+#[derive(SimpleObject)]
+pub struct FreezeCustomerPayload {
+    /// The customer, `status` FROZEN and `tmFreeze` set.
+    customer: CustomerView,
+}
+
+/// Which customer to recover.
+#[derive(InputObject)]
+pub struct RecoverCustomerInput {
+    /// The customer's id.
+    id: Uuid,
+}
+
+/// The result of `recoverCustomer`.
+#[derive(SimpleObject)]
+pub struct RecoverCustomerPayload {
+    /// The customer, `status` ACTIVE.
+    customer: CustomerView,
+}
+
 #[derive(Default)]
 pub struct CustomerMutation;
 
@@ -281,6 +348,41 @@ impl CustomerMutation {
         )
         .await?;
         Ok(UpdateCustomerPermissionIdsPayload {
+            customer: row.into(),
+        })
+    }
+
+    /// Freezes a customer: its agents and access keys get UNAUTHENTICATED
+    /// from their next request on, on every server, and nothing is deleted;
+    /// `recoverCustomer` undoes it. Freezing a frozen customer returns it
+    /// unchanged; a deleted one is NOT_FOUND. Super admins only; the
+    /// platform's own customer cannot be frozen.
+    async fn freeze_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: FreezeCustomerInput,
+    ) -> Result<FreezeCustomerPayload> {
+        let principal = principal(ctx).await?;
+        let row = customers::freeze(state(ctx), principal, input.id).await?;
+        Ok(FreezeCustomerPayload {
+            customer: row.into(),
+        })
+    }
+
+    /// Recovers a customer: unfreezes it, and restores it if it was deleted
+    /// within the retention window (`CUSTOMER_RESTORE_DAYS`, 30 days by
+    /// default), with the agents and access keys deleted with it (their
+    /// login tokens stay revoked). CONFLICT if deleted longer ago, or if its
+    /// username or one of its agents' has been taken since. Recovering an
+    /// active customer returns it unchanged. Super admins only.
+    async fn recover_customer(
+        &self,
+        ctx: &Context<'_>,
+        input: RecoverCustomerInput,
+    ) -> Result<RecoverCustomerPayload> {
+        let principal = principal(ctx).await?;
+        let row = customers::recover(state(ctx), principal, input.id).await?;
+        Ok(RecoverCustomerPayload {
             customer: row.into(),
         })
     }

@@ -18,6 +18,7 @@ use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::customer::CustomerRow;
 use crate::error::{AppError, AppResult};
 use crate::service;
+use crate::service::customers::CustomerFilter;
 use crate::service::pagination::{GRAPHQL_DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 
 const CURSOR_VERSION: &str = "c1";
@@ -76,6 +77,8 @@ pub fn page_cost(first: Option<i32>, last: Option<i32>, node_cost: usize) -> usi
 /// A row type that can be listed through a connection.
 pub trait Listed: Clone + Send + Sync + 'static {
     type View: OutputType + From<Self>;
+    /// What the listing was asked for, which `totalCount` counts.
+    type Scope: Send + Sync;
 
     fn page_key(&self) -> PageKey;
 
@@ -92,12 +95,13 @@ pub trait Listed: Clone + Send + Sync + 'static {
     /// How many rows the whole listing holds.
     fn total_count(
         ctx: &Context<'_>,
-        scope: Option<Uuid>,
+        scope: &Self::Scope,
     ) -> impl Future<Output = Result<i64>> + Send;
 }
 
 impl Listed for CustomerRow {
     type View = CustomerView;
+    type Scope = CustomerFilter;
 
     fn page_key(&self) -> PageKey {
         CustomerRow::page_key(self)
@@ -114,20 +118,22 @@ impl Listed for CustomerRow {
         Ok(())
     }
 
-    async fn total_count(ctx: &Context<'_>, _scope: Option<Uuid>) -> Result<i64> {
-        Ok(service::customers::count(state(ctx), principal(ctx).await?).await?)
+    async fn total_count(ctx: &Context<'_>, filter: &CustomerFilter) -> Result<i64> {
+        Ok(service::customers::count(state(ctx), principal(ctx).await?, filter).await?)
     }
 }
 
 impl Listed for AccessKeyRow {
     type View = AccessKeyView;
+    /// The customer whose keys these are.
+    type Scope = Option<Uuid>;
 
     fn page_key(&self) -> PageKey {
         AccessKeyRow::page_key(self)
     }
 
-    async fn total_count(ctx: &Context<'_>, customer_id: Option<Uuid>) -> Result<i64> {
-        Ok(service::access_keys::count(state(ctx), principal(ctx).await?, customer_id).await?)
+    async fn total_count(ctx: &Context<'_>, customer_id: &Option<Uuid>) -> Result<i64> {
+        Ok(service::access_keys::count(state(ctx), principal(ctx).await?, *customer_id).await?)
     }
 }
 
@@ -153,12 +159,12 @@ impl<R: Listed> Edge<R> {
 /// One page of a listing, newest first, as a Relay connection.
 pub struct Connection<R: Listed> {
     page: Page<R>,
-    /// What `totalCount` counts within (e.g. the customer whose keys these are).
-    scope: Option<Uuid>,
+    /// What `totalCount` counts within.
+    scope: R::Scope,
 }
 
 impl<R: Listed> Connection<R> {
-    pub fn new(page: Page<R>, scope: Option<Uuid>) -> Self {
+    pub fn new(page: Page<R>, scope: R::Scope) -> Self {
         Self { page, scope }
     }
 }
@@ -194,10 +200,10 @@ where
         }
     }
 
-    /// How many live nodes the whole list holds; costs one more query, made
-    /// only when this field is selected.
+    /// How many nodes the whole list holds (every page, under the same
+    /// filter); costs one more query, made only when this field is selected.
     async fn total_count(&self, ctx: &Context<'_>) -> Result<i64> {
-        R::total_count(ctx, self.scope).await
+        R::total_count(ctx, &self.scope).await
     }
 }
 

@@ -11,7 +11,7 @@ use crate::auth::Permission;
 use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::agent::AgentRow;
 use crate::db::models::customer::CustomerRow;
-use crate::service::customers::WebhookMethod;
+use crate::service::customers::{CustomerStatus, WebhookMethod};
 
 /// A customer: an account of the platform.
 #[derive(SimpleObject, Clone, Debug)]
@@ -43,6 +43,11 @@ pub struct CustomerView {
     pub tm_update: Option<DateTime<Utc>>,
     /// When the customer was deleted; null while it is live.
     pub tm_delete: Option<DateTime<Utc>>,
+    /// When the customer was frozen; null unless it is.
+    pub tm_freeze: Option<DateTime<Utc>>,
+    /// Where the customer is in its lifecycle, as its timestamps say:
+    /// DELETED when `tmDelete` is set, else FROZEN when `tmFreeze` is, else ACTIVE.
+    pub status: CustomerStatus,
 }
 
 #[ComplexObject]
@@ -77,6 +82,7 @@ impl From<CustomerRow> for CustomerView {
     fn from(row: CustomerRow) -> Self {
         Self {
             webhook_method: WebhookMethod::of(&row),
+            status: CustomerStatus::of(&row),
             id: row.id,
             username: row.username,
             name: row.name,
@@ -88,6 +94,7 @@ impl From<CustomerRow> for CustomerView {
             tm_create: row.tm_create,
             tm_update: row.tm_update,
             tm_delete: row.tm_delete,
+            tm_freeze: row.tm_freeze,
         }
     }
 }

@@ -70,6 +70,8 @@ where
             put(customers::update_permission_ids),
         )
         .route("/customers/{id}/password", put(customers::update_password))
+        .route("/customers/{id}/freeze", post(customers::freeze))
+        .route("/customers/{id}/recover", post(customers::recover))
         .route(
             "/customer",
             get(customers::get_own).put(customers::update_own),
@@ -132,6 +134,8 @@ where
         customers::update_line_info,
         customers::update_permission_ids,
         customers::update_password,
+        customers::freeze,
+        customers::recover,
         customers::get_own,
         customers::update_own,
         auth::login,

@@ -77,10 +77,14 @@ pub async fn create(
             // committed before this point (and the customer is seen deleted)
             // or waits until this key is in, and then deletes it too. It also
             // serializes concurrent creates, so the cap below cannot be overshot.
-            customer::find_for_update(conn, customer_id)
+            let customer = customer::find_for_update(conn, customer_id)
                 .await?
                 .filter(|c| !c.is_deleted())
                 .ok_or(AppError::NotFound("customer"))?;
+            // As in `customers::apply`: frozen since the caller was let in.
+            if customer.is_frozen() && !principal.is_super_admin() {
+                return Err(AppError::Unauthenticated);
+            }
             let usable = rows::count_usable(conn, customer_id, now_micros()).await?;
             if usable >= i64::from(max_keys) {
                 return Err(AppError::Conflict {

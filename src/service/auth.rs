@@ -326,11 +326,14 @@ async fn resolve_access_key(state: &AppState, key_text: &str) -> AppResult<Princ
                 return Err(AppError::Unauthenticated);
             }
             let epoch = state.credentials.epoch();
-            let Some(row) =
-                access_key_rows::find_live_by_hash(&mut *state.conn().await?, &hash).await?
-            else {
-                state.unknown_access_keys.insert(hash, ());
-                return Err(AppError::Unauthenticated);
+            let found = access_key_rows::find_by_hash(&mut *state.conn().await?, &hash).await?;
+            let row = match found {
+                Some((row, true)) => row,
+                Some((_, false)) => return Err(AppError::Unauthenticated),
+                None => {
+                    state.unknown_access_keys.insert(hash, ());
+                    return Err(AppError::Unauthenticated);
+                }
             };
             let principal = Principal::access_key(row.id, row.customer_id);
             state

@@ -1,7 +1,7 @@
 //! Customers: list, read, create (with its guest agent), update and soft-delete.
 
 use async_graphql::Enum;
-use chrono::{DateTime, Utc};
+use chrono::{DateTime, Datelike, Utc};
 use diesel_async::AsyncConnection;
 use strum::{EnumString, IntoStaticStr, VariantArray};
 use uuid::Uuid;
@@ -14,7 +14,9 @@ use crate::app::AppState;
 use crate::auth::{Permission, Principal};
 use crate::db::models::access_key;
 use crate::db::models::agent::{self, AgentRow, NewAgent};
-use crate::db::models::customer::{self, CustomerChanges, CustomerRow, NewCustomer};
+use crate::db::models::customer::{
+    self, CustomerChanges, CustomerRow, CustomerSelection, NewCustomer,
+};
 use crate::db::models::session;
 use crate::error::{AppError, AppResult};
 
@@ -106,24 +108,140 @@ fn distinct(ids: &[Uuid]) -> Vec<Option<Uuid>> {
         .collect()
 }
 
-/// Live customers, newest first. Super admins only.
+/// Where a customer is in its lifecycle; follows from its timestamps.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Enum, EnumString, IntoStaticStr, VariantArray)]
+#[strum(serialize_all = "lowercase")]
+pub enum CustomerStatus {
+    /// Live, and its agents and access keys authenticate.
+    Active,
+    /// Live, but none of its agents and access keys authenticate until a
+    /// super admin recovers it (`tmFreeze` set).
+    Frozen,
+    /// Soft-deleted (`tmDelete` set); restorable for a while.
+    Deleted,
+}
+
+impl CustomerStatus {
+    pub fn of(row: &CustomerRow) -> Self {
+        if row.is_deleted() {
+            Self::Deleted
+        } else if row.is_frozen() {
+            Self::Frozen
+        } else {
+            Self::Active
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        self.into()
+    }
+}
+
+/// Which customers to list. Everything unset: every live customer.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerFilter {
+    /// Case-insensitive substring of the username or the name.
+    pub search: Option<String>,
+    /// Only customers in this state; unset, every live (not deleted) one.
+    pub status: Option<CustomerStatus>,
+    /// Only customers created at or after this time.
+    pub created_after: Option<DateTime<Utc>>,
+    /// Only customers created before this time.
+    pub created_before: Option<DateTime<Utc>>,
+}
+
+pub const MAX_SEARCH_CHARS: usize = 255;
+
+impl CustomerFilter {
+    fn selection(&self) -> AppResult<CustomerSelection> {
+        let pattern = match self.search.as_deref() {
+            Some(search) if !search.is_empty() => {
+                validate::max_chars("search", search, MAX_SEARCH_CHARS)?;
+                Some(format!("%{}%", escape_like(search)))
+            }
+            _ => None,
+        };
+        for (field, time) in [
+            ("createdAfter", self.created_after),
+            ("createdBefore", self.created_before),
+        ] {
+            if time.is_some_and(|t| !(1..=9999).contains(&t.year())) {
+                return Err(AppError::bad_input(
+                    field,
+                    format!("`{field}` must be within the years 1 to 9999"),
+                ));
+            }
+        }
+        Ok(CustomerSelection {
+            deleted: self.status == Some(CustomerStatus::Deleted),
+            frozen: match self.status {
+                Some(CustomerStatus::Active) => Some(false),
+                Some(CustomerStatus::Frozen) => Some(true),
+                _ => None,
+            },
+            pattern,
+            created_from: self.created_after,
+            created_before: self.created_before,
+        })
+    }
+}
+
+/// `text` as a `LIKE` pattern that matches exactly it (`\` is the escape).
+fn escape_like(text: &str) -> String {
+    let mut escaped = String::with_capacity(text.len());
+    for c in text.chars() {
+        if matches!(c, '\\' | '%' | '_') {
+            escaped.push('\\');
+        }
+        escaped.push(c);
+    }
+    escaped
+}
+
+/// The orders customers can be listed in: those the keyset indexes serve.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Enum)]
+pub enum CustomerOrder {
+    /// Newest first (by `tmCreate`, then id).
+    #[default]
+    TmCreateDesc,
+    /// Oldest first (by `tmCreate`, then id).
+    TmCreateAsc,
+}
+
+/// Customers matching `filter`, in `order`. Super admins only.
 pub async fn list(
     state: &AppState,
     principal: &Principal,
+    filter: &CustomerFilter,
+    order: CustomerOrder,
     request: PageRequest,
 ) -> AppResult<Page<CustomerRow>> {
     principal.require_super_admin()?;
-    let rows = customer::page(&mut *state.conn().await?, request.window()).await?;
+    let selection = filter.selection()?;
+    let window = match order {
+        CustomerOrder::TmCreateDesc => request.window(),
+        CustomerOrder::TmCreateAsc => request.window().reversed(),
+    };
+    let rows = customer::page(&mut *state.conn().await?, &selection, window).await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 
-/// How many live customers there are. Super admins only.
-pub async fn count(state: &AppState, principal: &Principal) -> AppResult<i64> {
+/// How many customers match `filter`. Super admins only. The count of all
+/// live customers is shared by concurrent callers (and between replicas).
+pub async fn count(
+    state: &AppState,
+    principal: &Principal,
+    filter: &CustomerFilter,
+) -> AppResult<i64> {
     principal.require_super_admin()?;
+    let selection = filter.selection()?;
+    if !selection.is_everything_live() {
+        return Ok(customer::count(&mut *state.conn().await?, &selection).await?);
+    }
     state
         .customer_count
         .get(&state.credentials, || async {
-            Ok(customer::count_live(&mut *state.conn().await?).await?)
+            Ok(customer::count(&mut *state.conn().await?, &selection).await?)
         })
         .await
 }
@@ -248,6 +366,112 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
     Ok(row)
 }
 
+/// Freezes a customer: its agents and access keys stop authenticating, on
+/// every server, before this answers; nothing is deleted, and its login
+/// tokens work again once it is recovered (if they have not expired). Takes
+/// the customer's row lock, so an update racing the freeze either lands
+/// first or sees the customer frozen. Freezing a frozen customer returns
+/// it unchanged; a deleted one is NOT_FOUND. Super admins only; the
+/// platform's own customer cannot be frozen.
+pub async fn freeze(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<CustomerRow> {
+    principal.require_super_admin()?;
+    let (row, newly_frozen) = revoking(state, &format!("customers:{id}"), async {
+        let (row, newly_frozen) = retrying(|| async {
+            let mut conn = state.conn().await?;
+            conn.transaction::<_, AppError, _>(async |conn| {
+                let row = customer::find_for_update(conn, id)
+                    .await?
+                    .filter(|row| !row.is_deleted())
+                    .ok_or(AppError::NotFound("customer"))?;
+                if row.is_platform {
+                    return Err(AppError::Forbidden);
+                }
+                if row.is_frozen() {
+                    return Ok((row, false));
+                }
+                let tm_update = next_tm_update(row.tm_update);
+                let changes = CustomerChanges {
+                    tm_freeze: Some(Some(tm_update)),
+                    tm_update: Some(tm_update),
+                    ..Default::default()
+                };
+                Ok((customer::update(conn, id, &changes).await?, true))
+            })
+            .await
+        })
+        .await?;
+        Ok(((row, newly_frozen), newly_frozen))
+    })
+    .await?;
+    if newly_frozen {
+        tracing::info!(customer_id = %id, "froze customer");
+    }
+    Ok(row)
+}
+
+/// Brings a customer back: unfreezes it, and restores it if it was deleted
+/// within `CUSTOMER_RESTORE_DAYS`, with the agents and access keys deleted
+/// together with it (their login sessions stay revoked). A restore whose
+/// username, or one of whose agents' usernames, has been taken since is
+/// CONFLICT, and changes nothing. Recovering an active customer returns it
+/// unchanged. Super admins only.
+pub async fn recover(state: &AppState, principal: &Principal, id: Uuid) -> AppResult<CustomerRow> {
+    principal.require_super_admin()?;
+    let retention = chrono::Duration::days(i64::from(state.config.customer_restore_days));
+    let (row, restored, changed) = retrying(|| async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
+            let mut row = customer::find_for_update(conn, id)
+                .await?
+                .ok_or(AppError::NotFound("customer"))?;
+            let restored = row.is_deleted();
+            let changed = restored || row.is_frozen();
+            if let Some(deleted_at) = row.tm_delete {
+                if deleted_at + retention < now_micros() {
+                    return Err(AppError::Conflict {
+                        field: None,
+                        message: format!(
+                            "the customer was deleted more than {} days ago and can no longer \
+                             be restored",
+                            retention.num_days()
+                        )
+                        .into(),
+                    });
+                }
+                row = customer::restore(conn, &row, next_tm_update(row.tm_update))
+                    .await
+                    .map_err(|error| match AppError::from(error) {
+                        AppError::Conflict { field, .. } => AppError::Conflict {
+                            field,
+                            message: "the customer's username, or one of its agents', is now \
+                                      taken by a live customer or agent"
+                                .into(),
+                        },
+                        other => other,
+                    })?;
+            }
+            if row.is_frozen() {
+                let changes = CustomerChanges {
+                    tm_freeze: Some(None),
+                    tm_update: Some(next_tm_update(row.tm_update)),
+                    ..Default::default()
+                };
+                row = customer::update(conn, id, &changes).await?;
+            }
+            Ok((row, restored, changed))
+        })
+        .await
+    })
+    .await?;
+    if restored {
+        state.customer_count.invalidate();
+    }
+    if changed {
+        tracing::info!(customer_id = %id, restored, "recovered customer");
+    }
+    Ok(row)
+}
+
 /// Changes to a customer's profile. `None` leaves a field as it is.
 #[derive(Clone, Debug, Default)]
 pub struct CustomerUpdate {
@@ -295,7 +519,7 @@ pub async fn update(
         webhook_uri: update.webhook_uri.as_deref(),
         ..Default::default()
     };
-    let row = apply(state, id, update.expected_tm_update, changes).await?;
+    let row = apply(state, principal, id, update.expected_tm_update, changes).await?;
     tracing::info!(customer_id = %id, "updated customer");
     Ok(row)
 }
@@ -316,7 +540,7 @@ pub async fn update_line_info(
         line_token: Some(line_token),
         ..Default::default()
     };
-    let row = apply(state, id, None, changes).await?;
+    let row = apply(state, principal, id, None, changes).await?;
     tracing::info!(customer_id = %id, "updated customer's LINE info");
     Ok(row)
 }
@@ -334,7 +558,7 @@ pub async fn update_permission_ids(
         permission_ids: Some(distinct(permission_ids)),
         ..Default::default()
     };
-    let row = apply(state, id, None, changes).await?;
+    let row = apply(state, principal, id, None, changes).await?;
     tracing::info!(customer_id = %id, "updated customer's permission ids");
     Ok(row)
 }
@@ -374,6 +598,7 @@ pub async fn set_password(
 /// the `expected` check cannot pass for two writers at once.
 async fn apply(
     state: &AppState,
+    principal: &Principal,
     id: Uuid,
     expected: Option<Option<DateTime<Utc>>>,
     changes: CustomerChanges<'_>,
@@ -385,6 +610,11 @@ async fn apply(
                 .await?
                 .filter(|row| !row.is_deleted())
                 .ok_or(AppError::NotFound("customer"))?;
+            // The caller's credential was checked before the lock: a
+            // customer frozen since then no longer lets its own people in.
+            if row.is_frozen() && !principal.is_super_admin() {
+                return Err(AppError::Unauthenticated);
+            }
             if expected.is_some_and(|expected| expected != row.tm_update) {
                 return Err(AppError::Conflict {
                     field: Some("expectedTmUpdate"),
@@ -412,5 +642,56 @@ fn next_tm_update(previous: Option<DateTime<Utc>>) -> DateTime<Utc> {
     match previous {
         Some(previous) if previous >= now => previous + chrono::Duration::microseconds(1),
         _ => now,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_wildcards_match_themselves() {
+        assert_eq!(escape_like("50%_off\\"), "50\\%\\_off\\\\");
+        assert_eq!(escape_like("plain"), "plain");
+        let selection = CustomerFilter {
+            search: Some("a_b".into()),
+            ..Default::default()
+        }
+        .selection()
+        .unwrap();
+        assert_eq!(selection.pattern.as_deref(), Some("%a\\_b%"));
+    }
+
+    #[test]
+    fn an_empty_filter_is_every_live_customer() {
+        assert!(
+            CustomerFilter::default()
+                .selection()
+                .unwrap()
+                .is_everything_live()
+        );
+        let empty_search = CustomerFilter {
+            search: Some(String::new()),
+            ..Default::default()
+        };
+        assert!(empty_search.selection().unwrap().is_everything_live());
+        let frozen = CustomerFilter {
+            status: Some(CustomerStatus::Frozen),
+            ..Default::default()
+        };
+        assert!(!frozen.selection().unwrap().is_everything_live());
+    }
+
+    #[test]
+    fn times_postgresql_cannot_compare_are_bad_input() {
+        let far = DateTime::<Utc>::MAX_UTC;
+        let filter = CustomerFilter {
+            created_before: Some(far),
+            ..Default::default()
+        };
+        assert_eq!(
+            filter.selection().unwrap_err().field(),
+            Some("createdBefore")
+        );
     }
 }

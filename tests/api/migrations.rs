@@ -62,7 +62,11 @@ SELECT line FROM (
       FROM pg_class c WHERE c.relnamespace = 'public'::regnamespace
     UNION ALL
     SELECT format('column %s.%s #%s %s notnull=%s default=%s identity=%s generated=%s collation=%s',
-                  c.relname, a.attname, a.attnum, format_type(a.atttypid, a.atttypmod), a.attnotnull,
+                  c.relname, a.attname,
+                  -- The column's place among live ones: a dropped and
+                  -- re-added column gets a new attnum, but the same place.
+                  row_number() OVER (PARTITION BY a.attrelid ORDER BY a.attnum),
+                  format_type(a.atttypid, a.atttypmod), a.attnotnull,
                   pg_get_expr(d.adbin, d.adrelid), a.attidentity, a.attgenerated, co.collname)
       FROM pg_attribute a
       JOIN pg_class c ON c.oid = a.attrelid

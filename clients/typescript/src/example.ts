@@ -2,14 +2,21 @@
 // its point is that `tsc --strict` accepts correct use and rejects the
 // mistakes marked @ts-expect-error (each of which must stay an error).
 import { ApiRequestError, execute, type Connection } from './client.js';
-import type { AgentPermission, ListCustomersQuery, WebhookMethod } from './gql/graphql.js';
+import type {
+  AgentPermission,
+  CustomerStatus,
+  ListCustomersQuery,
+  WebhookMethod,
+} from './gql/graphql.js';
 import {
   CreateCustomer,
   DeleteCustomer,
+  FreezeCustomer,
   GetCustomer,
   ListCustomers,
   Login,
   Me,
+  RecoverCustomer,
 } from './operations.js';
 
 export async function logIn(url: string, username: string, password: string): Promise<Connection> {
@@ -91,4 +98,25 @@ export async function mistakes(api: Connection): Promise<void> {
   console.log((await execute(api, GetCustomer, { id: 'x' })).customer.username);
   // @ts-expect-error me.agent may be null (access keys)
   console.log((await execute(api, Me)).me.agent.username);
+}
+
+/** Frozen customers whose name or username contains `search`, oldest first. */
+export async function frozenMatching(api: Connection, search: string): Promise<string[]> {
+  const page = await execute(api, ListCustomers, {
+    first: 50,
+    filter: { search, status: 'FROZEN', createdAfter: '2024-01-01T00:00:00Z' },
+    orderBy: 'TM_CREATE_ASC',
+  });
+  // @ts-expect-error: the statuses are an enum, not any string
+  await execute(api, ListCustomers, { filter: { status: 'SUSPENDED' } });
+  return page.customers.edges.map(({ node }) => `${node.username} ${node.status}`);
+}
+
+/** Freezes a customer, then brings it back. */
+export async function freezeThenRecover(api: Connection, id: string): Promise<CustomerStatus> {
+  const { freezeCustomer } = await execute(api, FreezeCustomer, { input: { id } });
+  const frozenAt: string | null | undefined = freezeCustomer.customer.tmFreeze;
+  console.log(`frozen at ${frozenAt ?? '?'}`);
+  const { recoverCustomer } = await execute(api, RecoverCustomer, { input: { id } });
+  return recoverCustomer.customer.status;
 }

@@ -14,12 +14,28 @@ export const CustomerFields = graphql(`
     tmCreate
     tmUpdate
     tmDelete
+    tmFreeze
+    status
   }
 `);
 
 export const ListCustomers = graphql(`
-  query ListCustomers($first: Int, $after: String, $last: Int, $before: String) {
-    customers(first: $first, after: $after, last: $last, before: $before) {
+  query ListCustomers(
+    $first: Int
+    $after: String
+    $last: Int
+    $before: String
+    $filter: CustomerFilter
+    $orderBy: CustomerOrder
+  ) {
+    customers(
+      first: $first
+      after: $after
+      last: $last
+      before: $before
+      filter: $filter
+      orderBy: $orderBy
+    ) {
       totalCount
       edges {
         cursor
@@ -209,6 +225,26 @@ export const UpdateCustomerLineInfo = graphql(`
 export const UpdateCustomerPermissionIds = graphql(`
   mutation UpdateCustomerPermissionIds($input: UpdateCustomerPermissionIdsInput!) {
     updateCustomerPermissionIds(input: $input) {
+      customer {
+        ...CustomerFields
+      }
+    }
+  }
+`);
+
+export const FreezeCustomer = graphql(`
+  mutation FreezeCustomer($input: FreezeCustomerInput!) {
+    freezeCustomer(input: $input) {
+      customer {
+        ...CustomerFields
+      }
+    }
+  }
+`);
+
+export const RecoverCustomer = graphql(`
+  mutation RecoverCustomer($input: RecoverCustomerInput!) {
+    recoverCustomer(input: $input) {
       customer {
         ...CustomerFields
       }

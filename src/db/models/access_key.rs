@@ -5,7 +5,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{PageKey, PageWindow, deleted_at, in_window, live};
+use super::{PageKey, PageWindow, customer, deleted_at, in_window, live};
 use crate::db::schema::{access_keys, customers};
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -64,17 +64,21 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-/// A live key of a live customer, by the hash of the key.
-pub async fn find_live_by_hash(
+/// The key with this hash, whatever its state, with whether it
+/// authenticates (the key live and its customer active). A key that exists
+/// may authenticate again later (its customer recovered); one that does
+/// not exist never will.
+pub async fn find_by_hash(
     conn: &mut AsyncPgConnection,
     token_hash: &str,
-) -> QueryResult<Option<AccessKeyRow>> {
+) -> QueryResult<Option<(AccessKeyRow, bool)>> {
     access_keys::table
         .inner_join(customers::table)
         .filter(access_keys::token_hash.eq(token_hash))
-        .filter(live(access_keys::table))
-        .filter(live(customers::table))
-        .select(AccessKeyRow::as_select())
+        .select((
+            AccessKeyRow::as_select(),
+            live(access_keys::table).and(customer::active()),
+        ))
         .first(conn)
         .await
         .optional()

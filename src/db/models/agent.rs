@@ -8,7 +8,7 @@ use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
-use super::{deleted_at, live};
+use super::{customer, deleted_at, live};
 use crate::db::schema::{agents, customers};
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
@@ -76,7 +76,7 @@ pub async fn guests_of(
         .await
 }
 
-/// A live agent of a live customer, found by username (case-insensitively),
+/// A live agent of an active customer, found by username (case-insensitively),
 /// with the password hash to verify.
 pub async fn find_credentials(
     conn: &mut AsyncPgConnection,
@@ -86,14 +86,14 @@ pub async fn find_credentials(
         .inner_join(customers::table)
         .filter(lower(agents::username).eq(lower(username)))
         .filter(live(agents::table))
-        .filter(live(customers::table))
+        .filter(customer::active())
         .select(AgentCredentials::as_select())
         .first(conn)
         .await
         .optional()
 }
 
-/// A live agent of a live customer, with whether that customer is the platform's.
+/// A live agent of an active customer, with whether that customer is the platform's.
 pub async fn find_live(
     conn: &mut AsyncPgConnection,
     id: Uuid,
@@ -102,7 +102,7 @@ pub async fn find_live(
         .inner_join(customers::table)
         .filter(agents::id.eq(id))
         .filter(live(agents::table))
-        .filter(live(customers::table))
+        .filter(customer::active())
         .select((AgentRow::as_select(), customers::is_platform))
         .first(conn)
         .await
@@ -132,7 +132,7 @@ pub async fn find_password_hash(
         .optional()
 }
 
-/// The password hash of a live agent of a live customer, with both rows
+/// The password hash of a live agent of an active customer, with both rows
 /// locked (`FOR SHARE`) until the transaction ends: a password change or a
 /// deletion waits for the caller's commit, or the caller sees its result.
 pub async fn lock_live_password_hash(
@@ -143,7 +143,7 @@ pub async fn lock_live_password_hash(
         .inner_join(customers::table)
         .filter(agents::id.eq(id))
         .filter(live(agents::table))
-        .filter(live(customers::table))
+        .filter(customer::active())
         .select(agents::password_hash)
         .for_share()
         .first(conn)
@@ -201,7 +201,7 @@ pub async fn platform_agent_with_permission_exists(
         agents::table
             .inner_join(customers::table)
             .filter(customers::is_platform)
-            .filter(live(customers::table))
+            .filter(customer::active())
             .filter(live(agents::table))
             .filter(
                 diesel::dsl::sql::<diesel::sql_types::Bool>("agents.permission & ")

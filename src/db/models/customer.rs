@@ -1,6 +1,7 @@
 //! Customers: accounts of the platform.
 
 use chrono::{DateTime, Utc};
+use diesel::dsl;
 use diesel::prelude::*;
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
@@ -25,6 +26,7 @@ pub struct CustomerRow {
     pub tm_create: DateTime<Utc>,
     pub tm_update: Option<DateTime<Utc>>,
     pub tm_delete: Option<DateTime<Utc>>,
+    pub tm_freeze: Option<DateTime<Utc>>,
 }
 
 impl CustomerRow {
@@ -38,6 +40,18 @@ impl CustomerRow {
     pub fn is_deleted(&self) -> bool {
         self.tm_delete.is_some()
     }
+
+    pub fn is_frozen(&self) -> bool {
+        self.tm_freeze.is_some()
+    }
+}
+
+/// Customers whose credentials work: neither deleted nor frozen. Every
+/// credential lookup joins its customer through this.
+pub fn active() -> dsl::And<dsl::IsNull<customers::tm_delete>, dsl::IsNull<customers::tm_freeze>> {
+    customers::tm_delete
+        .is_null()
+        .and(customers::tm_freeze.is_null())
 }
 
 #[derive(Debug, Insertable)]
@@ -113,25 +127,133 @@ pub async fn find_live_platform(conn: &mut AsyncPgConnection) -> QueryResult<Opt
         .optional()
 }
 
-/// Live customers inside `window`, in the listing order (newest first) when
-/// reading from the newest end, oldest first otherwise.
-pub async fn page(
-    conn: &mut AsyncPgConnection,
-    window: PageWindow,
-) -> QueryResult<Vec<CustomerRow>> {
-    let listing = customers::table
-        .filter(live(customers::table))
-        .select(CustomerRow::as_select())
-        .into_boxed();
-    in_window(listing, &window).load(conn).await
+/// Which customers a listing holds.
+#[derive(Clone, Debug, Default)]
+pub struct CustomerSelection {
+    /// Deleted customers rather than live ones.
+    pub deleted: bool,
+    /// Only frozen (`Some(true)`) or only unfrozen (`Some(false)`) ones.
+    pub frozen: Option<bool>,
+    /// A `LIKE` pattern matched case-insensitively against username or name.
+    pub pattern: Option<String>,
+    /// Created at or after this time.
+    pub created_from: Option<DateTime<Utc>>,
+    /// Created before this time.
+    pub created_before: Option<DateTime<Utc>>,
 }
 
-pub async fn count_live(conn: &mut AsyncPgConnection) -> QueryResult<i64> {
-    customers::table
-        .filter(live(customers::table))
+type Listing<'a> = customers::BoxedQuery<'a, diesel::pg::Pg, customers::SqlType>;
+
+impl CustomerSelection {
+    fn apply<'a, ST>(
+        &self,
+        mut query: customers::BoxedQuery<'a, diesel::pg::Pg, ST>,
+    ) -> customers::BoxedQuery<'a, diesel::pg::Pg, ST> {
+        query = if self.deleted {
+            query.filter(customers::tm_delete.is_not_null())
+        } else {
+            query.filter(live(customers::table))
+        };
+        query = match self.frozen {
+            Some(true) => query.filter(customers::tm_freeze.is_not_null()),
+            Some(false) => query.filter(customers::tm_freeze.is_null()),
+            None => query,
+        };
+        if let Some(pattern) = &self.pattern {
+            query = query.filter(
+                customers::username
+                    .ilike(pattern.clone())
+                    .or(customers::name.ilike(pattern.clone())),
+            );
+        }
+        if let Some(from) = self.created_from {
+            query = query.filter(customers::tm_create.ge(from));
+        }
+        if let Some(before) = self.created_before {
+            query = query.filter(customers::tm_create.lt(before));
+        }
+        query
+    }
+
+    /// Whether this is every live customer, the listing whose size is shared.
+    pub fn is_everything_live(&self) -> bool {
+        !self.deleted
+            && self.frozen.is_none()
+            && self.pattern.is_none()
+            && self.created_from.is_none()
+            && self.created_before.is_none()
+    }
+}
+
+/// The selected customers inside `window`, in the listing order (newest
+/// first) when reading from the newest end, oldest first otherwise.
+pub async fn page(
+    conn: &mut AsyncPgConnection,
+    selection: &CustomerSelection,
+    window: PageWindow,
+) -> QueryResult<Vec<CustomerRow>> {
+    let listing: Listing<'_> = selection.apply(customers::table.into_boxed());
+    in_window(listing.select(CustomerRow::as_select()), &window)
+        .load(conn)
+        .await
+}
+
+pub async fn count(
+    conn: &mut AsyncPgConnection,
+    selection: &CustomerSelection,
+) -> QueryResult<i64> {
+    selection
+        .apply(customers::table.into_boxed())
         .count()
         .get_result(conn)
         .await
+}
+
+/// Restores a deleted customer, with the agents and access keys deleted
+/// together with it (those deleted at its very `tm_delete`); it stays
+/// frozen if it was. Sessions revoked by the deletion stay revoked.
+pub async fn restore(
+    conn: &mut AsyncPgConnection,
+    row: &CustomerRow,
+    at: DateTime<Utc>,
+) -> QueryResult<CustomerRow> {
+    use crate::db::schema::{access_keys, agents};
+    let Some(deleted_at) = row.tm_delete else {
+        return Ok(row.clone());
+    };
+    // The customer first: its username's unique index is the likeliest to
+    // refuse, and then nothing else is attempted.
+    let restored = diesel::update(customers::table.find(row.id))
+        .set((
+            customers::tm_delete.eq(None::<DateTime<Utc>>),
+            customers::tm_update.eq(at),
+        ))
+        .returning(CustomerRow::as_returning())
+        .get_result(conn)
+        .await?;
+    diesel::update(
+        agents::table
+            .filter(agents::customer_id.eq(row.id))
+            .filter(agents::tm_delete.eq(deleted_at)),
+    )
+    .set((
+        agents::tm_delete.eq(None::<DateTime<Utc>>),
+        agents::tm_update.eq(at),
+    ))
+    .execute(conn)
+    .await?;
+    diesel::update(
+        access_keys::table
+            .filter(access_keys::customer_id.eq(row.id))
+            .filter(access_keys::tm_delete.eq(deleted_at)),
+    )
+    .set((
+        access_keys::tm_delete.eq(None::<DateTime<Utc>>),
+        access_keys::tm_update.eq(at),
+    ))
+    .execute(conn)
+    .await?;
+    Ok(restored)
 }
 
 /// The columns an update may change; `None` leaves a column as it is.
@@ -146,6 +268,8 @@ pub struct CustomerChanges<'a> {
     pub line_secret: Option<&'a str>,
     pub line_token: Option<&'a str>,
     pub permission_ids: Option<Vec<Option<Uuid>>>,
+    /// `Some(None)` unfreezes.
+    pub tm_freeze: Option<Option<DateTime<Utc>>>,
     pub tm_update: Option<DateTime<Utc>>,
 }
 

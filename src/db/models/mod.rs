@@ -85,6 +85,19 @@ pub struct PageWindow {
     pub limit: i64,
 }
 
+impl PageWindow {
+    /// The same window over the listing in the opposite order: what is
+    /// after a key there is before it here, and its first end is our last.
+    pub fn reversed(self) -> Self {
+        Self {
+            after: self.before,
+            before: self.after,
+            from_newest: !self.from_newest,
+            limit: self.limit,
+        }
+    }
+}
+
 /// `(table.tm_create, table.id) <op> (key)`. Row-value comparisons let
 /// PostgreSQL walk a `(tm_create DESC, id DESC)` index straight from the
 /// cursor, so a deep page costs what the first one does.

@@ -6,7 +6,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::agent::AgentRow;
-use super::live;
+use super::{customer, live};
 use crate::db::schema::{agents, customers, sessions};
 
 #[derive(Debug, Insertable)]
@@ -24,9 +24,9 @@ pub async fn insert(conn: &mut AsyncPgConnection, new: &NewSession) -> QueryResu
         .await
 }
 
-/// The agent of a live, unrevoked session, if the agent and its customer are
-/// live too; with whether that customer is the platform's and when the
-/// session expires. One statement: this runs on every uncached request.
+/// The agent of a live, unrevoked session, if the agent is live and its
+/// customer active; with whether that customer is the platform's and when
+/// the session expires. One statement: this runs on every uncached request.
 pub async fn find_live(
     conn: &mut AsyncPgConnection,
     session_id: Uuid,
@@ -39,7 +39,7 @@ pub async fn find_live(
         .filter(sessions::tm_revoke.is_null())
         .filter(sessions::tm_expire.gt(diesel::dsl::now))
         .filter(live(agents::table))
-        .filter(live(customers::table))
+        .filter(customer::active())
         .select((
             AgentRow::as_select(),
             customers::is_platform,

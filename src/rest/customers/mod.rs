@@ -50,7 +50,14 @@ pub(super) async fn list(
 ) -> Result<Json<CustomerList>, RestError> {
     let principal = caller.authenticate(&state).await?;
     let request = ListCustomersQuery::parse(&caller.query)?.page_request()?;
-    let page = customers::list(&state, &principal, request).await?;
+    let page = customers::list(
+        &state,
+        &principal,
+        &Default::default(),
+        Default::default(),
+        request,
+    )
+    .await?;
     Ok(Json(page.into()))
 }
 
@@ -141,6 +148,69 @@ pub(super) async fn delete(
     let principal = caller.authenticate(&state).await?;
     let id = path_id(path)?;
     let row = customers::delete(&state, &principal, id).await?;
+    Ok(Json(row.into()))
+}
+
+/// Freezes a customer: its agents and access keys get 401 on their next
+/// request, on every server, and nothing is deleted. Freezing a frozen
+/// customer returns it unchanged. Super admins only; the platform's own
+/// customer cannot be frozen.
+#[utoipa::path(
+    post,
+    path = "/v1.0/customers/{id}/freeze",
+    tag = "customers",
+    operation_id = "freezeCustomer",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The frozen customer, `status` `frozen`.", body = Customer),
+        (status = 400, description = "`id` is not a UUID.", body = ErrorBody),
+        (status = 403, description = "Not a super admin, or the platform's own customer.", body = ErrorBody),
+        (status = 404, description = "No such customer, or a deleted one.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn freeze(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = path_id(path)?;
+    let row = customers::freeze(&state, &principal, id).await?;
+    Ok(Json(row.into()))
+}
+
+/// Recovers a customer: unfreezes it, and restores it if it was deleted
+/// within the retention window (`CUSTOMER_RESTORE_DAYS`), with the agents
+/// and access keys deleted with it. Recovering an active customer returns
+/// it unchanged. Super admins only.
+#[utoipa::path(
+    post,
+    path = "/v1.0/customers/{id}/recover",
+    tag = "customers",
+    operation_id = "recoverCustomer",
+    params(("id" = Uuid, Path, description = "The customer's id.")),
+    security(("bearer" = []), ("token" = []), ("accesskey" = [])),
+    responses(
+        (status = 200, description = "The customer, `status` `active`.", body = Customer),
+        (status = 400, description = "`id` is not a UUID.", body = ErrorBody),
+        (status = 403, description = "Not a super admin.", body = ErrorBody),
+        (status = 404, description = "No such customer.", body = ErrorBody),
+        (status = 409, description = "Deleted too long ago, or its username (or an agent's) is taken since.", body = ErrorBody),
+        CredentialRefused,
+        ServerFailures,
+    )
+)]
+pub(super) async fn recover(
+    State(state): State<AppState>,
+    caller: Caller,
+    path: Result<Path<String>, PathRejection>,
+) -> Result<Json<Customer>, RestError> {
+    let principal = caller.authenticate(&state).await?;
+    let id = path_id(path)?;
+    let row = customers::recover(&state, &principal, id).await?;
     Ok(Json(row.into()))
 }
 

@@ -16,7 +16,7 @@ use crate::error::{AppError, AppResult};
 use crate::rest::page_token;
 use crate::rest::request::{JsonObject, QueryParams};
 use crate::rest::time::Timestamp;
-use crate::service::customers::{NewCustomerInput, WebhookMethod};
+use crate::service::customers::{CustomerStatus, NewCustomerInput, WebhookMethod};
 use crate::service::pagination::{MAX_PAGE_SIZE, Page, PageRequest, REST_DEFAULT_PAGE_SIZE};
 
 /// A customer's webhook method as the original API writes it: the method's
@@ -77,6 +77,35 @@ impl ToSchema for RestWebhookMethod {
     }
 }
 
+/// A customer's lifecycle state as REST writes it: lower case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RestCustomerStatus(pub CustomerStatus);
+
+impl Serialize for RestCustomerStatus {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
+}
+
+impl PartialSchema for RestCustomerStatus {
+    fn schema() -> RefOr<Schema> {
+        ObjectBuilder::new()
+            .schema_type(Type::String)
+            .enum_values(Some(CustomerStatus::VARIANTS.iter().map(|s| s.as_str())))
+            .description(Some(
+                "`active`; `frozen` (its agents and access keys cannot authenticate until it \
+                 is recovered); or `deleted`.",
+            ))
+            .into()
+    }
+}
+
+impl ToSchema for RestCustomerStatus {
+    fn name() -> Cow<'static, str> {
+        Cow::Borrowed("CustomerStatus")
+    }
+}
+
 /// A customer: an account of the platform. Never carries a password.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Customer {
@@ -104,12 +133,14 @@ pub struct Customer {
     pub tm_update: Timestamp,
     /// When the customer was deleted.
     pub tm_delete: Timestamp,
+    pub status: RestCustomerStatus,
 }
 
 impl From<CustomerRow> for Customer {
     fn from(row: CustomerRow) -> Self {
         Self {
             webhook_method: RestWebhookMethod(WebhookMethod::of(&row)),
+            status: RestCustomerStatus(CustomerStatus::of(&row)),
             id: row.id,
             username: row.username,
             name: row.name,

@@ -9,7 +9,7 @@ use super::{
 };
 use crate::harness::TestApp;
 
-const GRAPHQL_CUSTOMER: &str = "query($id: UUID!) { customer(id: $id) { id username name detail webhookMethod webhookUri lineSecret lineToken permissionIds tmCreate tmUpdate tmDelete } }";
+const GRAPHQL_CUSTOMER: &str = "query($id: UUID!) { customer(id: $id) { id username name detail webhookMethod webhookUri lineSecret lineToken permissionIds tmCreate tmUpdate tmDelete status } }";
 
 /// A GraphQL customer written the REST way, field for field.
 fn graphql_as_rest(customer: &Value) -> Value {
@@ -34,6 +34,7 @@ fn graphql_as_rest(customer: &Value) -> Value {
         "tm_create": time(&customer["tmCreate"]),
         "tm_update": time(&customer["tmUpdate"]),
         "tm_delete": time(&customer["tmDelete"]),
+        "status": customer["status"].as_str().unwrap().to_lowercase(),
     })
 }
 
@@ -85,7 +86,7 @@ async fn rest_and_graphql_show_the_same_customer() {
     let body = app
         .gql(
             Some(&token),
-            "{ customers(first: 10) { nodes { id username name detail webhookMethod webhookUri lineSecret lineToken permissionIds tmCreate tmUpdate tmDelete } } }",
+            "{ customers(first: 10) { nodes { id username name detail webhookMethod webhookUri lineSecret lineToken permissionIds tmCreate tmUpdate tmDelete status } } }",
             json!({}),
         )
         .await;

@@ -34,7 +34,9 @@ fn tutorial_customer() -> Value {
         "permission_ids": ["03796e14-7cb4-11ec-9dba-e72023efd1c6"],
         "tm_create": "2022-02-01 00:00:00.000000",
         "tm_update": "2022-06-16 08:37:16.952738",
-        "tm_delete": "9999-01-01 00:00:00.000000"
+        "tm_delete": "9999-01-01 00:00:00.000000",
+        // Not in the tutorial: the contract adds the lifecycle status.
+        "status": "active"
     })
 }
 
@@ -50,6 +52,14 @@ fn tutorial_created(tm_delete: &str) -> Value {
         ("tm_create", "2022-11-02 15:57:08.368093"),
         ("tm_update", "9999-01-01 00:00:00.000000"),
         ("tm_delete", tm_delete),
+        (
+            "status",
+            if tm_delete == UNSET {
+                "active"
+            } else {
+                "deleted"
+            },
+        ),
     ] {
         fields.insert(key.into(), json!(value));
     }
