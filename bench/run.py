@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """The benchmark suite: loads a data set, measures the SQL ceiling with
 pgbench, then the server with wrk, then what abusive requests cost it, and
-prints the tables of results.
+prints the tables of results; then, in a database of its own, the search
+section (`customers(filter: ...)`, written to bench/search-results.md).
 
 Run it with `bench/run.sh` (see README.md, "Benchmarks"). Everything runs on
 this machine: the load tool, PostgreSQL and the server share its cores.
@@ -489,6 +490,261 @@ def abuse_runs(server, args, random_max):
     return dict(rows=rows, light_alone=alone, settled_rss=settled_rss, peak_rss=peak)
 
 
+# The search section: `customers(filter: ..., first: 50)` at --search-customers
+# (1,000,000 by default) in a database of its own, 1% frozen and 1% deleted.
+
+SEARCH_PAGE = ("query($filter: CustomerFilter) { customers(filter: $filter, first: 50) { %s"
+               "edges { cursor node { %s } } pageInfo { hasNextPage hasPreviousPage startCursor endCursor } } }")
+SEARCH_CHECK = "query($filter: CustomerFilter) { customers(filter: $filter, first: 50) { totalCount nodes { id status } } }"
+SEARCH_DB = "customer_api_bench_search"
+
+
+def search_workloads(n):
+    """Each workload: its filter, whether it selects totalCount, and the
+    condition (independent SQL) that the rows it lists must meet."""
+    # tm_create advances one second every three rows (bench/load.sql): an
+    # hour in the middle of the data is 10,800 customers.
+    middle = 1640995200 + (n // 2) // 3
+    start = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(middle))
+    end = time.strftime("%Y-%m-%dT%H:00:00Z", time.gmtime(middle + 3600))
+    live = "tm_delete IS NULL"
+    like = lambda term: f"{live} AND (username ILIKE '%{term}%' OR name ILIKE '%{term}%')"
+    return [
+        dict(key="S1", name='S1 selective search "Customer 12345"', filter={"search": "Customer 12345"},
+             where=like("Customer 12345"), few=True),
+        dict(key="S1b", name='S1b selective search "12345" (digits only)', filter={"search": "12345"},
+             where=like("12345"), few=True),
+        dict(key="S2", name='S2 common search "communications"', filter={"search": "communications"},
+             where=like("communications")),
+        dict(key="S3", name="S3 status FROZEN", filter={"status": "FROZEN"},
+             where=f"{live} AND tm_freeze IS NOT NULL", status="FROZEN"),
+        dict(key="S4", name=f"S4 created in [{start[11:16]}, {end[11:16]}) on {start[:10]} (middle)",
+             filter={"createdAfter": start, "createdBefore": end},
+             where=f"{live} AND tm_create >= '{start}' AND tm_create < '{end}'"),
+        dict(key="S5", name="S5 status DELETED", filter={"status": "DELETED"},
+             where="tm_delete IS NOT NULL", status="DELETED"),
+        dict(key="S6", name='S6 search "bench-customer-1" (matches among the oldest)',
+             filter={"search": "bench-customer-1"}, where=like("bench-customer-1")),
+        dict(key="S7", name="S7 = S1 with totalCount", filter={"search": "Customer 12345"},
+             where=like("Customer 12345"), few=True, total=True),
+    ]
+
+
+def load_search_data(db, n, server):
+    """bench/load.sql with the trigram indexes built after the rows rather
+    than maintained row by row; then 1% frozen and 1% deleted, spread over
+    the whole age range (every hundredth customer), and ANALYZE."""
+    admin_hash = psql(db, "SELECT password_hash FROM agents WHERE username = 'admin'")
+    gin = psql(db, "SELECT indexname || E'\\t' || indexdef FROM pg_indexes "
+                   "WHERE tablename = 'customers' AND indexdef LIKE '% USING gin %'").splitlines()
+    for line in gin:
+        psql(db, f"DROP INDEX {line.split(chr(9))[0]}")
+    started = time.monotonic()
+    run(["psql", f"{PG}/{db}", "-q", "-v", f"n={n}", "-v", f"hash={admin_hash}", "-f", str(BENCH / "load.sql")])
+    loaded = time.monotonic() - started
+    log(f"search: loaded {n} customers in {loaded:.1f} s; building {len(gin)} trigram indexes")
+    started = time.monotonic()
+    for line in gin:
+        run(["psql", f"{PG}/{db}", "-Atq", "-v", "ON_ERROR_STOP=1",
+             "-c", "SET maintenance_work_mem = '256MB'", "-c", line.split(chr(9))[1]])
+    indexed = time.monotonic() - started
+    started = time.monotonic()
+    number = "split_part(username, '-', 3)::int"
+    psql(db, "UPDATE customers SET tm_freeze = tm_create + interval '30 days', tm_update = tm_create + interval '30 days' "
+             f"WHERE username LIKE 'bench-customer-%' AND {number} % 100 = 50")
+    psql(db, "UPDATE customers SET tm_delete = tm_create + interval '60 days', tm_update = tm_create + interval '60 days' "
+             f"WHERE username LIKE 'bench-customer-%' AND {number} % 100 = 75")
+    psql(db, "UPDATE agents SET tm_delete = c.tm_delete, tm_update = c.tm_delete FROM customers c "
+             "WHERE agents.customer_id = c.id AND c.tm_delete IS NOT NULL AND agents.tm_delete IS NULL")
+    psql(db, "VACUUM ANALYZE customers")
+    psql(db, "VACUUM ANALYZE agents")
+    prepared = time.monotonic() - started
+    counts = psql(db, "SELECT count(*) FILTER (WHERE tm_freeze IS NOT NULL AND tm_delete IS NULL), "
+                      "count(*) FILTER (WHERE tm_delete IS NOT NULL) FROM customers").split("|")
+    log(f"search: indexes in {indexed:.1f} s; {counts[0]} frozen, {counts[1]} deleted, "
+        f"updated and analyzed in {prepared:.1f} s")
+    return dict(load_seconds=loaded, index_seconds=indexed, prepare_seconds=prepared,
+                frozen=int(counts[0]), deleted=int(counts[1]))
+
+
+def search_body(workload):
+    total = "totalCount " if workload.get("total") else ""
+    return {"query": SEARCH_PAGE % (total, FIELDS), "variables": {"filter": workload["filter"]}}
+
+
+def check_search(db, server, token, w):
+    """The page the server lists is the page the independent SQL condition
+    selects, newest first; the statuses are the ones asked for."""
+    page = server.gql(w["body"]["query"], w["body"]["variables"], token)["customers"]
+    got = [e["node"]["id"] for e in page["edges"]]
+    expected = psql(db, f"SELECT id FROM customers WHERE {w['where']} ORDER BY tm_create DESC, id DESC LIMIT 50").split()
+    matches = int(psql(db, f"SELECT count(*) FROM customers WHERE {w['where']}"))
+    if got != expected:
+        raise SystemExit(f"{w['key']}: the server listed {len(got)} customers {got[:3]}..., "
+                         f"the SQL condition selects {len(expected)} {expected[:3]}...")
+    if w.get("few") and not 1 <= matches <= 20:
+        raise SystemExit(f"{w['key']}: {matches} customers match, not 1 to 20")
+    if not w.get("few") and len(got) != 50:
+        raise SystemExit(f"{w['key']}: {len(got)} customers listed, not a full page")
+    if w.get("total") and page["totalCount"] != matches:
+        raise SystemExit(f"{w['key']}: totalCount {page['totalCount']}, but {matches} match")
+    nodes = server.gql(SEARCH_CHECK, {"filter": w["filter"]}, token)["customers"]
+    statuses = sorted({x["status"] for x in nodes["nodes"]})
+    if w.get("status") and statuses != [w["status"]]:
+        raise SystemExit(f"{w['key']}: statuses {statuses}, expected only {w['status']}")
+    if not w.get("status") and "DELETED" in statuses:
+        raise SystemExit(f"{w['key']}: lists deleted customers")
+    if nodes["totalCount"] != matches:
+        raise SystemExit(f"{w['key']}: totalCount {nodes['totalCount']}, but {matches} match")
+    w["matches"], w["listed"], w["statuses"] = matches, len(got), statuses
+    log(f"{w['key']}: lists {len(got)} of {matches} matching customers (statuses {', '.join(statuses)})")
+
+
+def literal(value):
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+def with_binds(sql, w):
+    """The server's statement with its bind values written in (the bind
+    values are not logged; they follow from the filter)."""
+    f = w["filter"]
+    values = {}
+    rules = ((r"ILIKE \$(\d+)", lambda: literal("%" + f["search"] + "%")),
+             (r'"tm_create" >= \$(\d+)', lambda: literal(f["createdAfter"]) + "::timestamptz"),
+             (r'"tm_create" < \$(\d+)', lambda: literal(f["createdBefore"]) + "::timestamptz"),
+             (r"LIMIT \$(\d+)", lambda: "51"),
+             (r"OFFSET \$(\d+)", lambda: "0"))
+    for pattern, value in rules:
+        for number in re.findall(pattern, sql):
+            values[int(number)] = value()
+    if sorted(values) != placeholders(sql):
+        raise SystemExit(f"{w['key']}: cannot fill in the binds of {sql}")
+    for i in sorted(values, reverse=True):
+        sql = sql.replace(f"${i}", values[i])
+    return sql
+
+
+def explain(db, sql):
+    plan = psql(db, "EXPLAIN (ANALYZE, COSTS OFF) " + sql).splitlines()
+    execution = float(re.search(r"Execution Time: ([\d.]+) ms", "\n".join(plan)).group(1))
+    nodes = [l.strip().lstrip("-> ").split(" (actual")[0] for l in plan
+             if (l is plan[0] or "->" in l) and "(actual" in l]
+    # The top node, and the first nodes down to the one that reads the table.
+    path = []
+    for i, node in enumerate(nodes):
+        path.append(node)
+        if "Scan" in node:
+            if node.startswith("Bitmap Heap Scan"):
+                path.append(" + ".join(x for x in nodes[i + 1:] if x.startswith("Bitmap Index Scan")))
+            break
+    removed = [l.strip() for l in plan if "Rows Removed by" in l]
+    return dict(plan=plan, execution_ms=execution, path=path, removed=removed[:2])
+
+
+def search_section(args, workdir):
+    n = args.search_customers
+    db = SEARCH_DB
+    psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {db}")
+    capture_log = workdir / "search-capture.log"
+    server = Server(db, args.port, "warn,customer_api::sql=trace", capture_log)
+    try:
+        log(f"search: loading {n} customers into {db}")
+        data = load_search_data(db, n, server)
+        token = server.gql(f'mutation {{ login(input: {{username: "admin", password: "{ADMIN_PASSWORD}"}}) {{ token }} }}')["login"]["token"]
+        workloads = search_workloads(n)
+        for w in workloads:
+            w["body"] = search_body(w)
+            time.sleep(0.3)
+            since = len(capture_log.read_text())
+            server.gql(w["body"]["query"], w["body"]["variables"], token)
+            time.sleep(0.3)
+            w["sql"] = [s for s in captured_sql(capture_log, since) if ' FROM "customers" WHERE ' in s]
+            check_search(db, server, token, w)
+    finally:
+        server.stop()
+    for w in workloads:
+        w["plans"] = []
+        for sql in w["sql"]:
+            plan = explain(db, with_binds(sql, w))
+            plan["sql"] = with_binds(sql, w)
+            w["plans"].append(plan)
+            log(f"{w['key']}: {' / '.join(plan['path'])}; {plan['execution_ms']:.2f} ms")
+    server = Server(db, args.port, "info", workdir / "search-server.log")
+    try:
+        token = server.gql(f'mutation {{ login(input: {{username: "admin", password: "{ADMIN_PASSWORD}"}}) {{ token }} }}')["login"]["token"]
+        for w in workloads:
+            w["result"] = measure(server, w["name"], w["body"], args, token=token)
+    finally:
+        server.stop()
+    psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    return dict(data, workloads=workloads)
+
+
+def search_report(search, args, cores, loads):
+    lines = [
+        machine_line(cores) + f" {args.search_customers} customers (bench/load.sql) in a database of their own, "
+        f"{search['frozen']} of them frozen and {search['deleted']} soft-deleted (every hundredth, so spread over all "
+        f"ages), then VACUUM ANALYZE; {args.duration} s per run after {args.warmup} s of warm-up, release build. "
+        f"Load average (1 min) when the section started and ended: {loads[0]:.1f}, {loads[1]:.1f}.",
+        "",
+        f"Every workload is `customers(filter: ..., first: 50)` newest first with W1's fields (`guestAgent` too) and "
+        f"`pageInfo`, by a super admin. Before measuring, each was checked against an independent SQL condition: "
+        f"the server's page is that condition's first 50 rows, newest first, with the statuses asked for.",
+        "",
+        "| Workload | Connections | req/s | p50 ms | p99 ms | SQL statements/request | Requests | Matching customers | Listed |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    few = []
+    for w in search["workloads"]:
+        x = w["result"]
+        lines.append(f"| {w['name']} | {x['connections']} | {x['rps']:.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} | "
+                     f"{x['statements']:.2f} | {x['requests']} | {w['matches']} | {w['listed']} |")
+        if x["requests"] < 10 * x["connections"]:
+            few.append(w["key"])
+    if few:
+        lines += ["", f"- {', '.join(few)}: fewer than ten requests per connection were answered in the run, so "
+                      f"SQL statements/request is skewed (statements are counted when they start, requests when "
+                      f"they are answered, and requests in flight at either end of the run count on one side only)."]
+    lines += ["", "The plan PostgreSQL chose for the server's statement (EXPLAIN (ANALYZE, COSTS OFF), "
+                  "run once after the checks, with the bind values written in):", "",
+              "| Workload | Statement | Plan, from the top node to the table scan | Execution ms |",
+              "|---|---|---|---|"]
+    for w in search["workloads"]:
+        for plan in w["plans"]:
+            what = "count" if "count(" in plan["sql"].lower() else "page"
+            path = " → ".join(plan["path"] + plan["removed"]).replace("|", "/")
+            lines.append(f"| {w['key']} | {what} | {path} | {plan['execution_ms']:.2f} |")
+    lines += ["", f"- The section took {search['seconds']:.0f} s, loading included."]
+    lines += [f"- Loading {args.search_customers} customers with their guest agents: {search['load_seconds']:.1f} s "
+                  f"(trigram indexes dropped first), building the two trigram indexes: {search['index_seconds']:.1f} s, "
+                  f"freezing, deleting and VACUUM ANALYZE: {search['prepare_seconds']:.1f} s.", "",
+              "Full plans:", ""]
+    for w in search["workloads"]:
+        for plan in w["plans"]:
+            lines += [f"{w['key']}:", "", "```", plan["sql"], *plan["plan"], "```", ""]
+    return lines
+
+
+def machine_line(cores):
+    cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
+                if l.startswith("model name")), "unknown CPU")
+    pg_version = run(["psql", f"{PG}/postgres", "-Atqc", "SHOW server_version"]).stdout.strip()
+    return (f"Machine: {cores} cores ({cpu}), PostgreSQL {pg_version}; wrk, PostgreSQL and the server share the cores.")
+
+
+def run_search(args, workdir, cores):
+    loads = [os.getloadavg()[0]]
+    started = time.monotonic()
+    search = search_section(args, workdir)
+    search["seconds"] = time.monotonic() - started
+    loads.append(os.getloadavg()[0])
+    text = "\n".join(search_report(search, args, cores, loads)) + "\n"
+    print(text)
+    Path(args.search_output).write_text(text)
+    log(f"wrote {args.search_output}")
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--customers", type=int, default=200_000)
@@ -500,6 +756,12 @@ def main():
     parser.add_argument("--abuse-only", action="store_true",
                         help="load the data and run only the abuse section (printed, not written)")
     parser.add_argument("--output", default=str(BENCH / "results.md"))
+    parser.add_argument("--search-customers", type=int, default=1_000_000,
+                        help="customers in the search section's own database")
+    parser.add_argument("--search-only", action="store_true",
+                        help="run only the search section (written to --search-output)")
+    parser.add_argument("--no-search", action="store_true", help="leave the search section out of a full run")
+    parser.add_argument("--search-output", default=str(BENCH / "search-results.md"))
     args = parser.parse_args()
     n = args.customers
     db = "customer_api_bench"
@@ -507,6 +769,10 @@ def main():
     cores = os.cpu_count()
 
     load_at_start = os.getloadavg()[0]
+    if args.search_only:
+        run_search(args, workdir, cores)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     if args.abuse_only:
         psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         psql("postgres", f"CREATE DATABASE {db}")
@@ -629,10 +895,12 @@ def main():
     server.stop()
     abuse = abuse_section(db, args, workdir, random_max)
     psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
-    shutil.rmtree(workdir, ignore_errors=True)
 
     loads = (load_at_start, os.getloadavg()[0])
     report(results, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads)
+    if not args.no_search:
+        run_search(args, workdir, cores)
+    shutil.rmtree(workdir, ignore_errors=True)
 
 
 def abuse_lines(abuse, args):

@@ -39,7 +39,7 @@ pub fn router(app: AppState) -> Router {
     graphql
         .merge(rest)
         // Listed innermost first: a request passes them bottom to top.
-        .layer(from_fn(refusals::close_after_refused_body))
+        .layer(from_fn(refusals::close_unless_body_read))
         .layer(cors)
         .layer(from_fn(request_id::request_id))
         .layer(from_fn(

@@ -2,6 +2,11 @@
 //! (body too large, deadline passed, panic), so that every failure a client
 //! sees carries a code. The REST routes install REST's own (`rest::refusals`).
 
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::task::{Context, Poll};
+
 use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -12,11 +17,53 @@ use super::request_id::RequestId;
 use crate::error::ErrorCode;
 use crate::graphql::limits::Limit;
 
-/// The rest of a refused body is never read, so the connection cannot be
-/// reused: say so, rather than let the client's next request fail.
-pub async fn close_after_refused_body(request: Request, next: Next) -> Response {
-    let mut response = next.run(request).await;
-    if response.status() == StatusCode::PAYLOAD_TOO_LARGE {
+/// A request body that notes when it has been read to its end.
+struct WatchedBody {
+    inner: Body,
+    read_to_end: Arc<AtomicBool>,
+}
+
+impl http_body::Body for WatchedBody {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(None)) {
+            self.read_to_end.store(true, Ordering::Relaxed);
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// A response sent before its request's body was read (a refusal that did
+/// not need the body: unknown path, wrong method, too large) leaves the rest
+/// of the body on the connection, so hyper cannot reuse it and drops it after
+/// the response. Say so with `Connection: close`, whichever handler refused,
+/// rather than let the client's next request on the connection fail.
+pub async fn close_unless_body_read(request: Request, next: Next) -> Response {
+    let (parts, body) = request.into_parts();
+    if http_body::Body::is_end_stream(&body) {
+        return next.run(Request::from_parts(parts, body)).await;
+    }
+    let read_to_end = Arc::new(AtomicBool::new(false));
+    let body = Body::new(WatchedBody {
+        inner: body,
+        read_to_end: read_to_end.clone(),
+    });
+    let mut response = next.run(Request::from_parts(parts, body)).await;
+    if !read_to_end.load(Ordering::Relaxed) {
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));

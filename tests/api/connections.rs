@@ -177,3 +177,90 @@ async fn metrics_can_move_to_an_operators_listener() {
         .unwrap();
     assert_eq!(graphql.status(), 404, "the operators' port serves no API");
 }
+
+/// Reads one response head and its `Content-Length` body.
+async fn read_response(stream: &mut TcpStream) -> String {
+    let mut received = Vec::new();
+    let mut buffer = [0u8; 4096];
+    loop {
+        let n = tokio::time::timeout(LIVENESS, stream.read(&mut buffer))
+            .await
+            .expect("an answer in time")
+            .expect("read");
+        assert!(n > 0, "closed before answering: {received:?}");
+        received.extend_from_slice(&buffer[..n]);
+        let text = String::from_utf8_lossy(&received).to_string();
+        if let Some(end) = text.find("\r\n\r\n") {
+            let length = text[..end]
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length: ")
+                        .map(str::to_owned)
+                })
+                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+            if received.len() >= end + 4 + length {
+                return text;
+            }
+        }
+    }
+}
+
+/// A refusal sent before the request's body has arrived leaves the body on
+/// the connection, which the server then drops: it must say so, or the
+/// client's next request on that connection fails (found by the fuzzer).
+#[tokio::test]
+async fn refusals_sent_before_the_body_arrived_say_the_connection_closes() {
+    let app = TestApp::spawn().await;
+    for (method, path, status) in [
+        ("PUT", "/v1.0/nope", "404"),
+        ("PUT", "/v1.0/accesskeys/", "404"),
+        ("POST", "/auth/x", "404"),
+        ("POST", "/v1.0/customer", "405"),
+    ] {
+        let mut stream = connect(&app).await;
+        let body = r#"{"name": "a"}"#;
+        stream
+            .write_all(
+                format!(
+                    "{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status}")),
+            "{path}: {answer}"
+        );
+        assert!(
+            answer
+                .to_ascii_lowercase()
+                .contains("\r\nconnection: close\r\n"),
+            "{method} {path} answered before its body and kept quiet about closing: {answer}"
+        );
+    }
+    // A request whose body was read keeps its connection.
+    let mut stream = connect(&app).await;
+    for _ in 0..2 {
+        let body = r#"{"query": "{ __typename }"}"#;
+        stream
+            .write_all(
+                format!(
+                    "POST /graphql HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n{body}",
+                    body.len()
+                )
+                .as_bytes(),
+            )
+            .await
+            .unwrap();
+        let answer = read_response(&mut stream).await;
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(
+            !answer.to_ascii_lowercase().contains("connection: close"),
+            "{answer}"
+        );
+    }
+}

@@ -1,7 +1,7 @@
 //! A property test of the server's whole attack surface, over real HTTP to
 //! the spawned test server.
 //!
-//! - Documents (`fuzz/documents.rs`): operations on every root field of
+//! - Documents (`fuzz/documents/`): operations on every root field of
 //!   `schema.graphql`, mutations included, with valid and hostile arguments
 //!   and odd Unicode, decorated with named and inline fragments, directives,
 //!   aliases, comments, block strings, several operations and variables;
@@ -9,14 +9,16 @@
 //!   120,000 levels, fragment cycles and exponential fan-out, documents at
 //!   MAX_TOKENS and at MAX_BODY_BYTES, aliases and root fields past their
 //!   caps, introspection depth, brackets hidden in strings), and garbage.
-//! - Principals and transports (`fuzz/requests.rs`): no credential, a
+//! - Principals and transports (`fuzz/requests/`): no credential, a
 //!   malformed header, forged tokens, a super admin, a customer admin, a
 //!   plain agent, an access key, a revoked token and key; POSTed JSON
 //!   (single, batches past MAX_BATCH_SIZE, broken envelopes, wrong media
 //!   types, `application/graphql-response+json`), GET (mutations must not
-//!   run), persisted queries, and the REST endpoints with hostile bodies,
-//!   query strings and path ids.
-//! - Invariants (`fuzz/checks.rs`, `fuzz/world.rs`), on every request: an
+//!   run), persisted queries, and the REST endpoints (the original ones,
+//!   a customer's fields, LINE credentials, permission ids and password,
+//!   the caller's own customer, access keys) with hostile bodies, query
+//!   strings and path ids.
+//! - Invariants (`fuzz/checks.rs`, `fuzz/world/`), on every request: an
 //!   answer within 10 s, and `/healthz` after every case, on a new
 //!   connection and on the case's keep-alive connection (a connection the
 //!   server closes must say `Connection: close`; some requests, and all
@@ -26,12 +28,16 @@
 //!   `data` entry in responses refused before execution; statuses as
 //!   GraphQL over HTTP and the REST contract say (413 exactly past
 //!   MAX_BODY_BYTES, 405 for mutations over GET, 415, 400 with
-//!   `application/graphql-response+json`); the documented limits refuse
+//!   `application/graphql-response+json`); from the newer REST endpoints,
+//!   only the statuses each documents, only to the credentials and
+//!   permissions it names, about the record its path names and no other
+//!   customer's; the documented limits refuse
 //!   exactly what they should where the fuzzer can tell; a persisted
 //!   document that executed is found by its hash; and no response body or
-//!   log line carries a password or credential the fuzzer sent.
+//!   log line carries a password or credential the fuzzer sent, nor an
+//!   access key after the reply that issued it.
 //!
-//! The principals live in `fuzz/world.rs`; a case that may have broken one
+//! The principals live in `fuzz/world/`; a case that may have broken one
 //! (logout, a password change, a deletion) is followed by repairs, so a run
 //! is reproducible from its seed. At least 30% of the cases must reach the
 //! resolvers; the breakdown is printed. `FUZZ_CASES` sets the number of

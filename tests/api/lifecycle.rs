@@ -4,6 +4,9 @@
 //! `…/line_info`, `…/permission_ids`, `…/password`, `GET`/`PUT /v1.0/customer`;
 //! tested in `rest`).
 
+mod filter;
+mod freeze;
+mod freeze_rest;
 mod rest;
 
 use serde_json::{Value, json};

@@ -293,7 +293,7 @@ pub fn rest(reply: &Reply) -> Result<Class, String> {
     })
 }
 
-fn contains_key(value: &Value, key: &str) -> bool {
+pub fn contains_key(value: &Value, key: &str) -> bool {
     match value {
         Value::Object(map) => map.iter().any(|(k, v)| k == key || contains_key(v, key)),
         Value::Array(items) => items.iter().any(|v| contains_key(v, key)),

@@ -3,12 +3,15 @@
 //! token, a revoked key), from where (`X-Forwarded-For`), and how: POSTed
 //! JSON (single, batches up to past MAX_BATCH_SIZE, broken envelopes, wrong
 //! media types, `Accept: application/graphql-response+json`), GET with a
-//! query string, automatic persisted queries, and the REST endpoints.
+//! query string, automatic persisted queries, and the REST endpoints
+//! (their calls live in `rest`).
+
+mod rest;
 
 use proptest::prelude::*;
 
+pub use self::rest::{CredentialPlace, Endpoint, PathId, RestBody, RestCall};
 use super::documents::{Doc, document, small_document};
-use super::values::hostile_pool;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Role {
@@ -146,43 +149,6 @@ pub enum ApqMode {
 }
 
 #[derive(Clone, Debug)]
-pub enum PathId {
-    Mark(&'static str),
-    Raw(String),
-    Verbatim(&'static str),
-}
-
-#[derive(Clone, Debug)]
-pub enum RestBody {
-    /// Fields built from a seed and hostile strings.
-    Fields(u64, Vec<String>),
-    Raw(String),
-    /// A valid-looking object whose encoded size is MAX_BODY_BYTES plus this.
-    Huge(i64),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum CredentialPlace {
-    Header,
-    TokenParameter,
-    AccessKeyParameter,
-    HeaderAndSameToken,
-    Conflicting,
-}
-
-#[derive(Clone, Debug)]
-pub enum RestCall {
-    Login(RestBody),
-    List(Vec<(String, String)>),
-    Get(PathId),
-    Create(RestBody),
-    Delete(PathId),
-    Put(PathId),
-    Path(&'static str, &'static str),
-    Preflight(String),
-}
-
-#[derive(Clone, Debug)]
 pub enum Kind {
     Post {
         body: PostBody,
@@ -243,7 +209,7 @@ impl Case {
             "deleteCustomer",
             "deleteAccessKey",
         ];
-        matches!(&self.kind, Kind::Rest(RestCall::Delete(_), _))
+        matches!(&self.kind, Kind::Rest(call, _) if call.may_destroy())
             || self
                 .docs()
                 .iter()
@@ -278,13 +244,7 @@ impl Case {
         match self.docs().first() {
             Some(doc) => doc.family,
             None => match &self.kind {
-                Kind::Rest(RestCall::Login(_), _) => "rest login",
-                Kind::Rest(RestCall::List(_), _) => "rest list",
-                Kind::Rest(RestCall::Create(_), _) => "rest create",
-                Kind::Rest(RestCall::Get(_) | RestCall::Delete(_) | RestCall::Put(_), _) => {
-                    "rest by id"
-                }
-                Kind::Rest(..) => "rest other",
+                Kind::Rest(call, _) => call.family(),
                 _ => "raw",
             },
         }
@@ -473,120 +433,12 @@ fn apq() -> BoxedStrategy<Kind> {
         .boxed()
 }
 
-fn path_id() -> BoxedStrategy<PathId> {
-    prop_oneof![
-        6 => prop::sample::select(&["cust", "other", "platform", "cadmin", "key"][..]).prop_map(PathId::Mark),
-        2 => any::<u128>().prop_map(|n| PathId::Raw(uuid::Uuid::from_u128(n).to_string())),
-        2 => super::values::hostile().prop_map(PathId::Raw),
-        2 => prop::sample::select(&[
-            "%00",
-            "..",
-            "%2e%2e%2fgraphql",
-            "00000000-0000-0000-0000-000000000000",
-            "%7B00000000-0000-0000-0000-000000000000%7D",
-            "00000000-0000-0000-0000-00000000000%30",
-            "a%2Fb",
-            "%F0%9F%98%80",
-            "%C0%AE",
-            "%",
-        ][..])
-        .prop_map(PathId::Verbatim),
-    ]
-    .boxed()
-}
-
-fn rest_body() -> BoxedStrategy<RestBody> {
-    prop_oneof![
-        8 => (any::<u64>(), hostile_pool()).prop_map(|(seed, pool)| RestBody::Fields(seed, pool)),
-        2 => prop_oneof![
-            "(?s:.{0,100})",
-            Just("[]".to_owned()),
-            Just("null".to_owned()),
-            Just("{\"username\": \"a\", \"username\": \"b\"}".to_owned()),
-            Just("{\"username\": \"\u{27EA}uname\u{27EB}\", \"password\": \"\u{27EA}pw\u{27EB}\"".to_owned()),
-            Just("{\"password\": \"\\ud800\u{27EA}pw\u{27EB}\"}".to_owned()),
-            (1usize..20_000).prop_map(|n| "[".repeat(n)),
-        ]
-        .prop_map(RestBody::Raw),
-        1 => prop_oneof![-16i64..=16, -2000i64..=2000].prop_map(RestBody::Huge),
-    ]
-    .boxed()
-}
-
-fn list_query() -> BoxedStrategy<Vec<(String, String)>> {
-    let pair = prop_oneof![
-        3 => prop::sample::select(&["1", "5", "100", "0", "101", "-1", "1e3", "abc", "99999999999999999999", "", " 5", "5 "][..])
-            .prop_map(|v| ("page_size".to_owned(), v.to_owned())),
-        2 => prop_oneof![
-            Just("2022-02-01 00:00:00.000000_5e4a0680-804e-11ec-8477-2fea5968d85b".to_owned()),
-            Just("2022-02-01 00:00:00.000000".to_owned()),
-            Just("9999-01-01 00:00:00.000000_00000000-0000-0000-0000-000000000000".to_owned()),
-            Just("2022-02-30 25:61:61.000000".to_owned()),
-            Just("nope".to_owned()),
-            super::values::hostile(),
-        ]
-        .prop_map(|v| ("page_token".to_owned(), v)),
-        1 => (
-            prop::sample::select(&["PAGE_SIZE", "page_size[]", "token", "accesskey", "x", ""][..]),
-            super::values::hostile()
-        )
-            .prop_map(|(k, v)| (k.to_owned(), v)),
-    ];
-    prop::collection::vec(pair, 0..4).boxed()
-}
-
-fn credential_place() -> BoxedStrategy<CredentialPlace> {
-    prop_oneof![
-        10 => Just(CredentialPlace::Header),
-        3 => Just(CredentialPlace::TokenParameter),
-        2 => Just(CredentialPlace::AccessKeyParameter),
-        1 => Just(CredentialPlace::HeaderAndSameToken),
-        1 => Just(CredentialPlace::Conflicting),
-    ]
-    .boxed()
-}
-
-fn rest() -> BoxedStrategy<Kind> {
-    let call = prop_oneof![
-        4 => rest_body().prop_map(RestCall::Login),
-        5 => list_query().prop_map(RestCall::List),
-        5 => path_id().prop_map(RestCall::Get),
-        4 => rest_body().prop_map(RestCall::Create),
-        2 => path_id().prop_map(RestCall::Delete),
-        1 => path_id().prop_map(RestCall::Put),
-        1 => (
-            prop::sample::select(&["GET", "POST", "DELETE", "PATCH", "PUT", "HEAD"][..]),
-            prop::sample::select(&[
-                "/v1.0",
-                "/v1.0/",
-                "/v1.0/customers/",
-                "/v1.0/customers/a/b",
-                "/v1.0/accesskeys",
-                "/v1.0/openapi.json",
-                "/auth/login",
-                "/auth/logout",
-                "/auth/login/x",
-                "/v1.0/%2e%2e/graphql",
-                "/graphql/x",
-                "/healthz",
-                "/readyz",
-                "/metrics",
-            ][..])
-        )
-            .prop_map(|(method, path)| RestCall::Path(method, path)),
-        1 => "[ -~]{0,40}".prop_map(RestCall::Preflight),
-    ];
-    (call, credential_place())
-        .prop_map(|(call, place)| Kind::Rest(call, place))
-        .boxed()
-}
-
 pub fn case() -> BoxedStrategy<Case> {
     let kind = prop_oneof![
         64 => post(),
         10 => get(),
         8 => apq(),
-        18 => rest(),
+        30 => rest::rest(),
     ];
     (who(), forwarded_for(), request_id(), kind)
         .prop_map(|(who, forwarded_for, request_id, kind)| Case {
