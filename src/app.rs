@@ -37,6 +37,22 @@ pub struct AppInner {
     _listener: ListenerGuard,
 }
 
+/// A handle on the state that does not keep it alive, for background tasks
+/// that must end with the server.
+pub struct WeakAppState(std::sync::Weak<AppInner>);
+
+impl WeakAppState {
+    pub fn upgrade(&self) -> Option<AppState> {
+        self.0.upgrade().map(AppState)
+    }
+}
+
+impl AppState {
+    pub fn downgrade(&self) -> WeakAppState {
+        WeakAppState(Arc::downgrade(&self.0))
+    }
+}
+
 impl Deref for AppState {
     type Target = AppInner;
 
@@ -132,6 +148,18 @@ impl AppState {
 
 tokio::task_local! {
     static REQUEST_CONNECTIONS: Arc<tokio::sync::Semaphore>;
+    static REQUEST_ID: Arc<str>;
+}
+
+/// Runs `work` (one HTTP request) knowing its request id, which the events
+/// it appends record.
+pub async fn with_request_id<T>(id: Arc<str>, work: impl Future<Output = T>) -> T {
+    REQUEST_ID.scope(id, work).await
+}
+
+/// The id of the HTTP request being served, if any.
+pub fn current_request_id() -> Option<Arc<str>> {
+    REQUEST_ID.try_with(Clone::clone).ok()
 }
 
 /// Runs `work` (one HTTP request) with a share of at most `connections`
@@ -157,12 +185,19 @@ where
     tokio::spawn(within_request(work))
 }
 
-/// `work`, made to run in the current request's span and connection share
-/// wherever it is polled (another task, or a blocking thread).
+/// `work`, made to run in the current request's span, connection share and
+/// request id wherever it is polled (another task, or a blocking thread).
 pub fn within_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
     let work = tracing::Instrument::instrument(work, tracing::Span::current());
     let share = REQUEST_CONNECTIONS.try_with(Clone::clone).ok();
+    let id = current_request_id();
     async move {
+        let work = async move {
+            match id {
+                Some(id) => REQUEST_ID.scope(id, work).await,
+                None => work.await,
+            }
+        };
         match share {
             Some(share) => REQUEST_CONNECTIONS.scope(share, work).await,
             None => work.await,

@@ -114,6 +114,12 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(0..=3650))]
     pub customer_restore_days: u32,
 
+    /// How long events are kept, in days; older ones are pruned by the
+    /// server, in batches.
+    #[arg(long, env = "EVENT_RETENTION_DAYS", default_value_t = 90,
+          value_parser = clap::value_parser!(u32).range(1..=36_500))]
+    pub event_retention_days: u32,
+
     /// Take the client address from the last `X-Forwarded-For` entry (only
     /// behind a proxy that sets it); otherwise from the TCP connection.
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]

@@ -21,6 +21,7 @@ pub mod graphiql;
 pub mod graphql;
 pub mod http;
 pub mod metrics;
+pub mod resources;
 pub mod rest;
 pub mod service;
 pub mod startup;

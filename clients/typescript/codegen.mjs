@@ -23,6 +23,8 @@ export default {
         scalars: {
           UUID: 'string',
           DateTime: 'string',
+          // An event's resource, in the REST shape: any JSON value.
+          JSON: 'unknown',
         },
       },
     },

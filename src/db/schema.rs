@@ -52,6 +52,21 @@ diesel::table! {
 }
 
 diesel::table! {
+    // `txid` (xid8) is left out: diesel has no type for it, and only the
+    // log's followers read it, in SQL of their own.
+    events (id) {
+        id -> Uuid,
+        #[sql_name = "type"]
+        type_ -> Text,
+        customer_id -> Nullable<Uuid>,
+        actor_id -> Nullable<Uuid>,
+        request_id -> Nullable<Text>,
+        tm_create -> Timestamptz,
+        data -> Jsonb,
+    }
+}
+
+diesel::table! {
     sessions (id) {
         id -> Uuid,
         agent_id -> Uuid,
@@ -63,6 +78,7 @@ diesel::table! {
 
 diesel::joinable!(access_keys -> customers (customer_id));
 diesel::joinable!(agents -> customers (customer_id));
+diesel::joinable!(events -> customers (customer_id));
 diesel::joinable!(sessions -> agents (agent_id));
 
-diesel::allow_tables_to_appear_in_same_query!(access_keys, agents, customers, sessions,);
+diesel::allow_tables_to_appear_in_same_query!(access_keys, agents, customers, events, sessions,);

@@ -6,6 +6,7 @@ mod auth;
 mod context;
 mod customers;
 pub mod errors;
+mod events;
 mod executor;
 pub mod limits;
 mod loaders;
@@ -26,6 +27,7 @@ use crate::config::Config;
 pub struct QueryRoot(
     customers::CustomerQuery,
     access_keys::AccessKeyQuery,
+    events::EventQuery,
     auth::AuthQuery,
 );
 

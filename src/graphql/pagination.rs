@@ -11,14 +11,17 @@ use chrono::{DateTime, Datelike};
 use uuid::Uuid;
 
 use super::context::{principal, state};
+use super::events::EventView;
 use super::loaders::GuestAgents;
 use super::types::{AccessKeyView, CustomerView};
 use crate::db::models::PageKey;
 use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::customer::CustomerRow;
+use crate::db::models::event::EventRow;
 use crate::error::{AppError, AppResult};
 use crate::service;
 use crate::service::customers::CustomerFilter;
+use crate::service::events::EventFilter;
 use crate::service::pagination::{GRAPHQL_DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
 
 const CURSOR_VERSION: &str = "c1";
@@ -137,12 +140,26 @@ impl Listed for AccessKeyRow {
     }
 }
 
+impl Listed for EventRow {
+    type View = EventView;
+    type Scope = EventFilter;
+
+    fn page_key(&self) -> PageKey {
+        EventRow::page_key(self)
+    }
+
+    async fn total_count(ctx: &Context<'_>, filter: &EventFilter) -> Result<i64> {
+        Ok(service::events::count(state(ctx), principal(ctx).await?, filter).await?)
+    }
+}
+
 /// An edge: a node with its cursor.
 pub struct Edge<R: Listed>(R);
 
 #[Object(
     concrete(name = "CustomerEdge", params(CustomerRow)),
-    concrete(name = "AccessKeyEdge", params(AccessKeyRow))
+    concrete(name = "AccessKeyEdge", params(AccessKeyRow)),
+    concrete(name = "EventEdge", params(EventRow))
 )]
 impl<R: Listed> Edge<R> {
     /// Opaque cursor of this edge, for `after` or `before`.
@@ -171,7 +188,8 @@ impl<R: Listed> Connection<R> {
 
 #[Object(
     concrete(name = "CustomerConnection", params(CustomerRow)),
-    concrete(name = "AccessKeyConnection", params(AccessKeyRow))
+    concrete(name = "AccessKeyConnection", params(AccessKeyRow)),
+    concrete(name = "EventConnection", params(EventRow))
 )]
 impl<R: Listed> Connection<R>
 where

@@ -41,7 +41,8 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         method = %request.method(),
         path = %request.uri().path(),
     );
-    let mut response = next.run(request).instrument(span).await;
+    let mut response =
+        crate::app::with_request_id(id.into(), next.run(request).instrument(span)).await;
     response.headers_mut().insert(REQUEST_ID.clone(), value);
     response
 }

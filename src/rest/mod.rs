@@ -11,7 +11,6 @@ mod customers;
 mod error;
 mod page_token;
 mod request;
-mod time;
 
 use axum::Router;
 use axum::http::{HeaderValue, header};

@@ -10,9 +10,9 @@
 
 use uuid::Uuid;
 
-use super::time;
 use crate::db::models::PageKey;
 use crate::error::{AppError, AppResult};
+use crate::resources::time;
 
 const SEPARATOR: char = '_';
 

@@ -4,6 +4,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
+use super::events::{self, EventType, Resource};
 use super::pagination::{Page, PageRequest};
 use super::revoking;
 use super::{now_micros, retrying, validate};
@@ -95,7 +96,7 @@ pub async fn create(
                     .into(),
                 });
             }
-            Ok(rows::insert(
+            let row = rows::insert(
                 conn,
                 &NewAccessKeyRow {
                     id: Uuid::now_v7(),
@@ -107,7 +108,10 @@ pub async fn create(
                     tm_expire,
                 },
             )
-            .await?)
+            .await?;
+            let event = EventType::AccesskeyCreated;
+            events::append(conn, Some(principal), event, Resource::AccessKey(&row)).await?;
+            Ok(row)
         })
         .await
     })
@@ -196,9 +200,16 @@ pub async fn update(
     };
     // The live filter in the UPDATE, not the read above, decides: a key
     // revoked in between is not renamed.
-    let row = rows::update_live(&mut conn, input.id, &changes)
-        .await?
-        .ok_or(AppError::NotFound("access key"))?;
+    let row = conn
+        .transaction::<_, AppError, _>(async |conn| {
+            let row = rows::update_live(conn, input.id, &changes)
+                .await?
+                .ok_or(AppError::NotFound("access key"))?;
+            let event = EventType::AccesskeyUpdated;
+            events::append(conn, Some(principal), event, Resource::AccessKey(&row)).await?;
+            Ok(row)
+        })
+        .await?;
     tracing::info!(access_key_id = %row.id, "updated access key");
     Ok(row)
 }
@@ -213,7 +224,17 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
         return Ok(existing);
     }
     let deleted = revoking(state, &format!("access_keys:{id}"), async {
-        let deleted = rows::mark_deleted(&mut *state.conn().await?, id, now_micros()).await?;
+        let mut conn = state.conn().await?;
+        let deleted = conn
+            .transaction::<_, AppError, _>(async |conn| {
+                let deleted = rows::mark_deleted(conn, id, now_micros()).await?;
+                if let Some(row) = &deleted {
+                    let event = EventType::AccesskeyDeleted;
+                    events::append(conn, Some(principal), event, Resource::AccessKey(row)).await?;
+                }
+                Ok(deleted)
+            })
+            .await?;
         let revoked = deleted.is_some();
         Ok((deleted, revoked))
     })

@@ -6,6 +6,7 @@ use chrono::{DateTime, Utc};
 use diesel_async::AsyncConnection;
 use uuid::Uuid;
 
+use super::events::{self, EventType, Resource};
 use super::{now_micros, retrying, revoking, validate};
 use crate::app::AppState;
 use crate::auth::cache::CredentialKey;
@@ -211,6 +212,7 @@ pub async fn change_password(
     attempt.succeeded(state).await;
     let agent = replace_password(
         state,
+        principal,
         agent_id,
         Some(&stored),
         new_password,
@@ -240,7 +242,7 @@ pub async fn set_agent_password(
         principal.require_super_admin()?;
     }
     validate::password(password)?;
-    let agent = replace_password(state, agent_id, None, password, None).await?;
+    let agent = replace_password(state, principal, agent_id, None, password, None).await?;
     tracing::info!(%agent_id, by = ?principal.agent_id(), "password set");
     Ok(agent)
 }
@@ -249,6 +251,7 @@ pub async fn set_agent_password(
 /// that one (else `UNAUTHENTICATED`: the password changed meanwhile).
 async fn replace_password(
     state: &AppState,
+    actor: &Principal,
     agent_id: Uuid,
     expected: Option<&str>,
     password: &str,
@@ -267,6 +270,13 @@ async fn replace_password(
                         None => AppError::NotFound("agent"),
                     })?;
                 session::revoke_all_of_agent(conn, agent_id, keep_session, now).await?;
+                events::append(
+                    conn,
+                    Some(actor),
+                    EventType::AgentUpdated,
+                    Resource::Agent(&agent),
+                )
+                .await?;
                 Ok((agent, true))
             })
             .await

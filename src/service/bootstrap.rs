@@ -5,6 +5,7 @@ use diesel_async::{AsyncConnection, RunQueryDsl};
 use uuid::Uuid;
 
 use super::customers::insert_guest_agent;
+use super::events::{self, EventType, Resource};
 use super::validate;
 use crate::app::AppState;
 use crate::auth::Permission;
@@ -67,6 +68,8 @@ pub async fn ensure_super_admin(state: &AppState) -> AppResult<()> {
                         },
                     )
                     .await?;
+                    let created = EventType::CustomerCreated;
+                    events::append(conn, None, created, Resource::Customer(&platform)).await?;
                     insert_guest_agent(conn, &platform, &password_hash, super_admin).await?
                 }
                 Some(platform) => {
@@ -86,6 +89,7 @@ pub async fn ensure_super_admin(state: &AppState) -> AppResult<()> {
                     .await?
                 }
             };
+            events::append(conn, None, EventType::AgentCreated, Resource::Agent(&agent)).await?;
             Ok(Some(agent))
         })
         .await

@@ -6,6 +6,7 @@ use diesel_async::AsyncConnection;
 use strum::{EnumString, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
+use super::events::{self, EventType, Resource};
 use super::pagination::{Page, PageRequest};
 use super::revoking;
 use super::validate;
@@ -296,6 +297,21 @@ pub async fn create(
                 Permission::CustomerAdmin.bit(),
             )
             .await?;
+            let actor = Some(principal);
+            events::append(
+                conn,
+                actor,
+                EventType::CustomerCreated,
+                Resource::Customer(&customer),
+            )
+            .await?;
+            events::append(
+                conn,
+                actor,
+                EventType::AgentCreated,
+                Resource::Agent(&guest),
+            )
+            .await?;
             Ok((customer, guest))
         })
         .await
@@ -351,7 +367,10 @@ pub async fn delete(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
                 session::revoke_all_of_customer(conn, id, now).await?;
                 agent::mark_deleted_of_customer(conn, id, now).await?;
                 access_key::mark_deleted_of_customer(conn, id, now).await?;
-                Ok((customer::mark_deleted(conn, id, now).await?, true))
+                let row = customer::mark_deleted(conn, id, now).await?;
+                let event = EventType::CustomerDeleted;
+                events::append(conn, Some(principal), event, Resource::Customer(&row)).await?;
+                Ok((row, true))
             })
             .await
         })
@@ -395,7 +414,10 @@ pub async fn freeze(state: &AppState, principal: &Principal, id: Uuid) -> AppRes
                     tm_update: Some(tm_update),
                     ..Default::default()
                 };
-                Ok((customer::update(conn, id, &changes).await?, true))
+                let row = customer::update(conn, id, &changes).await?;
+                let event = EventType::CustomerFrozen;
+                events::append(conn, Some(principal), event, Resource::Customer(&row)).await?;
+                Ok((row, true))
             })
             .await
         })
@@ -457,6 +479,10 @@ pub async fn recover(state: &AppState, principal: &Principal, id: Uuid) -> AppRe
                     ..Default::default()
                 };
                 row = customer::update(conn, id, &changes).await?;
+            }
+            if changed {
+                let event = EventType::CustomerRecovered;
+                events::append(conn, Some(principal), event, Resource::Customer(&row)).await?;
             }
             Ok((row, restored, changed))
         })
@@ -627,7 +653,10 @@ async fn apply(
                 tm_update: Some(next_tm_update(row.tm_update)),
                 ..changes.clone()
             };
-            Ok(customer::update(conn, id, &changes).await?)
+            let row = customer::update(conn, id, &changes).await?;
+            let event = EventType::CustomerUpdated;
+            events::append(conn, Some(principal), event, Resource::Customer(&row)).await?;
+            Ok(row)
         })
         .await
     })

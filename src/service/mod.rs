@@ -8,6 +8,7 @@ pub mod access_keys;
 pub mod auth;
 pub mod bootstrap;
 pub mod customers;
+pub mod events;
 pub mod pagination;
 mod validate;
 

@@ -10,6 +10,7 @@ mod brute_force;
 mod connections;
 mod credential_cache;
 mod customers;
+mod events;
 mod faults;
 mod fuzz;
 mod graphql_http;

@@ -14,6 +14,7 @@ import {
   FreezeCustomer,
   GetCustomer,
   ListCustomers,
+  ListEvents,
   Login,
   Me,
   RecoverCustomer,
@@ -119,4 +120,13 @@ export async function freezeThenRecover(api: Connection, id: string): Promise<Cu
   console.log(`frozen at ${frozenAt ?? '?'}`);
   const { recoverCustomer } = await execute(api, RecoverCustomer, { input: { id } });
   return recoverCustomer.customer.status;
+}
+
+/** Who deleted a customer, and when: its `customer_deleted` events. */
+export async function whoDeleted(api: Connection, customerId: string): Promise<string[]> {
+  const { events } = await execute(api, ListEvents, {
+    first: 10,
+    filter: { customerId, types: ['customer_deleted'] },
+  });
+  return events.edges.map(({ node }) => `${node.actorId ?? 'the server'} at ${node.tmCreate}`);
 }

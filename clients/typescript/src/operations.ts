@@ -251,3 +251,26 @@ export const RecoverCustomer = graphql(`
     }
   }
 `);
+
+export const ListEvents = graphql(`
+  query ListEvents($filter: EventFilter, $first: Int, $after: String) {
+    events(filter: $filter, first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          id
+          type
+          customerId
+          actorId
+          requestId
+          tmCreate
+          data
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);

@@ -4,6 +4,7 @@
 pub mod access_key;
 pub mod agent;
 pub mod customer;
+pub mod event;
 pub mod session;
 
 use chrono::{DateTime, Utc};
@@ -17,13 +18,17 @@ use uuid::Uuid;
 
 use crate::db::schema;
 
-/// A table of the platform's entities: rows keyed by `id`, soft-deleted
-/// (`tm_delete` set, the row kept), listed newest first by `(tm_create, id)`.
-pub trait EntityTable: Table + Default + Send + 'static {
+/// A table listed newest first by `(tm_create, id)`, keyset-paged.
+pub trait KeysetTable: Table + Default + Send + 'static {
     /// The table's name in SQL, for the keyset bounds.
     const NAME: &'static str;
     type Id: Column<Table = Self, SqlType = diesel::sql_types::Uuid> + KeyColumn<Self>;
     type TmCreate: Column<Table = Self, SqlType = Timestamptz> + KeyColumn<Self>;
+}
+
+/// A table of the platform's entities: keyset-listed rows keyed by `id`,
+/// soft-deleted (`tm_delete` set, the row kept).
+pub trait EntityTable: KeysetTable {
     type TmUpdate: Column<Table = Self, SqlType = Nullable<Timestamptz>> + Default;
     type TmDelete: Column<Table = Self, SqlType = Nullable<Timestamptz>> + Default;
 }
@@ -36,18 +41,26 @@ impl<T, C> KeyColumn<T> for C where
 {
 }
 
-macro_rules! entity_tables {
+macro_rules! keyset_tables {
     ($($table:ident),+) => {$(
-        impl EntityTable for schema::$table::table {
+        impl KeysetTable for schema::$table::table {
             const NAME: &'static str = stringify!($table);
             type Id = schema::$table::id;
             type TmCreate = schema::$table::tm_create;
+        }
+    )+};
+}
+
+macro_rules! entity_tables {
+    ($($table:ident),+) => {$(
+        impl EntityTable for schema::$table::table {
             type TmUpdate = schema::$table::tm_update;
             type TmDelete = schema::$table::tm_delete;
         }
     )+};
 }
 
+keyset_tables!(customers, agents, access_keys, events);
 entity_tables!(customers, agents, access_keys);
 
 /// The rows of `table` that are not soft-deleted.
@@ -120,7 +133,7 @@ fn keyset_bound<QS>(
 /// reading from the window's chosen end, at most `window.limit` rows.
 // Builds the query rather than loading it: an async fn generic over the
 // query type trips rustc's higher-ranked `Send` check where it is awaited.
-pub(crate) fn in_window<'a, T: EntityTable, ST>(
+pub(crate) fn in_window<'a, T: KeysetTable, ST>(
     mut listing: BoxedSelectStatement<'a, ST, FromClause<T>, Pg>,
     window: &PageWindow,
 ) -> BoxedSelectStatement<'a, ST, FromClause<T>, Pg> {
