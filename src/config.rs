@@ -120,6 +120,40 @@ pub struct Config {
           value_parser = clap::value_parser!(u32).range(1..=36_500))]
     pub event_retention_days: u32,
 
+    /// Send webhook deliveries from this server; `false` leaves them queued
+    /// for the other servers (or for later).
+    #[arg(long, env = "WEBHOOK_DELIVERY", default_value_t = true, action = clap::ArgAction::Set)]
+    pub webhook_delivery: bool,
+
+    /// Let webhooks reach loopback, private and other non-public addresses
+    /// (tests, on-premises receivers); off, such targets are refused.
+    #[arg(long, env = "WEBHOOK_ALLOW_PRIVATE_TARGETS", default_value_t = false, action = clap::ArgAction::Set)]
+    pub webhook_allow_private_targets: bool,
+
+    /// Attempts per webhook delivery before it is given up.
+    #[arg(long, env = "WEBHOOK_MAX_ATTEMPTS", default_value_t = 12,
+          value_parser = clap::value_parser!(u32).range(1..=100))]
+    pub webhook_max_attempts: u32,
+
+    /// Delay before a delivery's first retry, in milliseconds; doubled on
+    /// each further one, with jitter.
+    #[arg(long, env = "WEBHOOK_RETRY_BASE_MS", default_value_t = 1_000)]
+    pub webhook_retry_base_ms: u64,
+
+    /// Longest delay between two attempts of a delivery, in milliseconds.
+    #[arg(long, env = "WEBHOOK_RETRY_MAX_MS", default_value_t = 3_600_000)]
+    pub webhook_retry_max_ms: u64,
+
+    /// Time allowed for one webhook attempt (connect, send, answer), in milliseconds.
+    #[arg(long, env = "WEBHOOK_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=120_000))]
+    pub webhook_timeout_ms: u64,
+
+    /// How often an idle server looks for due webhook deliveries, in milliseconds.
+    #[arg(long, env = "WEBHOOK_POLL_INTERVAL_MS", default_value_t = 500,
+          value_parser = clap::value_parser!(u64).range(10..=60_000))]
+    pub webhook_poll_interval_ms: u64,
+
     /// Take the client address from the last `X-Forwarded-For` entry (only
     /// behind a proxy that sets it); otherwise from the TCP connection.
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]

@@ -26,6 +26,7 @@ pub mod rest;
 pub mod service;
 pub mod startup;
 pub mod telemetry;
+pub mod webhooks;
 
 use std::future::Future;
 

@@ -20,6 +20,9 @@ pub async fn start(config: Config) -> AppResult<AppState> {
     turn.release().await;
     housekeeping(&state).await?;
     spawn_housekeeping(&state);
+    if state.config.webhook_delivery {
+        crate::webhooks::spawn_worker(&state)?;
+    }
     Ok(state)
 }
 

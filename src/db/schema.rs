@@ -48,6 +48,7 @@ diesel::table! {
         tm_update -> Nullable<Timestamptz>,
         tm_delete -> Nullable<Timestamptz>,
         tm_freeze -> Nullable<Timestamptz>,
+        webhook_secret -> Text,
     }
 }
 

@@ -262,6 +262,22 @@ pub struct RecoverCustomerPayload {
     customer: CustomerView,
 }
 
+/// Whose webhook secret to replace.
+#[derive(InputObject)]
+pub struct RotateWebhookSecretInput {
+    /// The customer's id.
+    customer_id: Uuid,
+}
+
+/// The result of `rotateWebhookSecret`.
+#[derive(SimpleObject)]
+pub struct RotateWebhookSecretPayload {
+    /// The new secret; deliveries from now on are signed with it.
+    webhook_secret: String,
+    /// The customer.
+    customer: CustomerView,
+}
+
 #[derive(Default)]
 pub struct CustomerMutation;
 
@@ -383,6 +399,23 @@ impl CustomerMutation {
         let principal = principal(ctx).await?;
         let row = customers::recover(state(ctx), principal, input.id).await?;
         Ok(RecoverCustomerPayload {
+            customer: row.into(),
+        })
+    }
+
+    /// Replaces a customer's webhook secret and answers the new one; every
+    /// delivery from then on is signed with it. Super admins, and the
+    /// customer's own admins.
+    async fn rotate_webhook_secret(
+        &self,
+        ctx: &Context<'_>,
+        input: RotateWebhookSecretInput,
+    ) -> Result<RotateWebhookSecretPayload> {
+        let principal = principal(ctx).await?;
+        let row =
+            customers::rotate_webhook_secret(state(ctx), principal, input.customer_id).await?;
+        Ok(RotateWebhookSecretPayload {
+            webhook_secret: row.webhook_secret.clone(),
             customer: row.into(),
         })
     }

@@ -35,6 +35,9 @@ pub struct CustomerView {
     /// Read through the `lineToken` field, which applies the reader rule.
     #[graphql(skip)]
     pub line_token: String,
+    /// Read through the `webhookSecret` field, which applies the admin rule.
+    #[graphql(skip)]
+    pub webhook_secret: String,
     /// Ids of the permissions granted to the customer.
     pub permission_ids: Vec<Uuid>,
     /// When the customer was created.
@@ -66,6 +69,15 @@ impl CustomerView {
         Ok(&self.line_token)
     }
 
+    /// The key that signs this customer's webhook deliveries
+    /// (`X-VoIPBIN-Signature: sha256=<hex HMAC-SHA256 of the body>`). Super
+    /// admins and the customer's own admins (and access keys) only;
+    /// `rotateWebhookSecret` replaces it.
+    async fn webhook_secret(&self, ctx: &Context<'_>) -> Result<&str> {
+        principal(ctx).await?.require_customer_admin(self.id)?;
+        Ok(&self.webhook_secret)
+    }
+
     /// The admin agent created together with the customer. Loaded in one
     /// batch for a whole page of customers.
     async fn guest_agent(&self, ctx: &Context<'_>) -> Result<Option<AgentView>> {
@@ -90,6 +102,7 @@ impl From<CustomerRow> for CustomerView {
             webhook_uri: row.webhook_uri,
             line_secret: row.line_secret,
             line_token: row.line_token,
+            webhook_secret: row.webhook_secret,
             permission_ids: row.permission_ids.into_iter().flatten().collect(),
             tm_create: row.tm_create,
             tm_update: row.tm_update,

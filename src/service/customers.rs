@@ -589,6 +589,32 @@ pub async fn update_permission_ids(
     Ok(row)
 }
 
+/// A new webhook secret: 256 random bits, hex-encoded.
+fn new_webhook_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Replaces a customer's webhook secret; deliveries from then on are signed
+/// with the new one. Super admins, and the customer's own admins.
+pub async fn rotate_webhook_secret(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<CustomerRow> {
+    principal.require_customer_admin(id)?;
+    let secret = new_webhook_secret();
+    let changes = CustomerChanges {
+        webhook_secret: Some(&secret),
+        ..Default::default()
+    };
+    let row = apply(state, principal, id, None, changes).await?;
+    tracing::info!(customer_id = %id, "rotated customer's webhook secret");
+    Ok(row)
+}
+
 /// Sets the password of a customer's guest agent (the customer's own
 /// login) with `auth::set_agent_password`, so its rules hold here too: super
 /// admins or the customer's admin agents (not access keys), and every login

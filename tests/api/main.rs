@@ -34,3 +34,4 @@ mod schema;
 mod security;
 mod startup;
 mod transactions;
+mod webhooks;

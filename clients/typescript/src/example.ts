@@ -18,6 +18,7 @@ import {
   Login,
   Me,
   RecoverCustomer,
+  RotateWebhookSecret,
 } from './operations.js';
 
 export async function logIn(url: string, username: string, password: string): Promise<Connection> {
@@ -129,4 +130,10 @@ export async function whoDeleted(api: Connection, customerId: string): Promise<s
     filter: { customerId, types: ['customer_deleted'] },
   });
   return events.edges.map(({ node }) => `${node.actorId ?? 'the server'} at ${node.tmCreate}`);
+}
+
+/** A new webhook secret, to configure on the receiving side. */
+export async function newWebhookSecret(api: Connection, customerId: string): Promise<string> {
+  const { rotateWebhookSecret } = await execute(api, RotateWebhookSecret, { input: { customerId } });
+  return rotateWebhookSecret.webhookSecret;
 }

@@ -274,3 +274,15 @@ export const ListEvents = graphql(`
     }
   }
 `);
+
+export const RotateWebhookSecret = graphql(`
+  mutation RotateWebhookSecret($input: RotateWebhookSecretInput!) {
+    rotateWebhookSecret(input: $input) {
+      webhookSecret
+      customer {
+        id
+        webhookUri
+      }
+    }
+  }
+`);

@@ -27,6 +27,7 @@ pub struct CustomerRow {
     pub tm_update: Option<DateTime<Utc>>,
     pub tm_delete: Option<DateTime<Utc>>,
     pub tm_freeze: Option<DateTime<Utc>>,
+    pub webhook_secret: String,
 }
 
 impl CustomerRow {
@@ -270,6 +271,7 @@ pub struct CustomerChanges<'a> {
     pub permission_ids: Option<Vec<Option<Uuid>>>,
     /// `Some(None)` unfreezes.
     pub tm_freeze: Option<Option<DateTime<Utc>>>,
+    pub webhook_secret: Option<&'a str>,
     pub tm_update: Option<DateTime<Utc>>,
 }
 

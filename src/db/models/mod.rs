@@ -6,6 +6,7 @@ pub mod agent;
 pub mod customer;
 pub mod event;
 pub mod session;
+pub mod webhook_delivery;
 
 use chrono::{DateTime, Utc};
 use diesel::dsl::{self, sql};

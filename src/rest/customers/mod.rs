@@ -10,7 +10,7 @@ use axum::body::Bytes;
 use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, State};
 
-use self::types::{CreateCustomerRequest, Customer, CustomerList, ListCustomersQuery};
+use self::types::{CreateCustomerRequest, Customer, CustomerList, ListCustomersQuery, OwnCustomer};
 use self::updates::{
     UpdateCustomerRequest, UpdateLineInfoRequest, UpdatePasswordRequest, UpdatePermissionIdsRequest,
 };
@@ -256,7 +256,7 @@ pub(super) async fn update(
     operation_id = "getOwnCustomer",
     security(("bearer" = []), ("token" = []), ("accesskey" = [])),
     responses(
-        (status = 200, description = "The caller's customer.", body = Customer),
+        (status = 200, description = "The caller's customer; with `webhook_secret` for its admins.", body = OwnCustomer),
         (status = 403, description = "Not an admin or manager of the customer.", body = ErrorBody),
         CredentialRefused,
         ServerFailures,
@@ -265,12 +265,17 @@ pub(super) async fn update(
 pub(super) async fn get_own(
     State(state): State<AppState>,
     caller: Caller,
-) -> Result<Json<Customer>, RestError> {
+) -> Result<Json<OwnCustomer>, RestError> {
     let principal = caller.authenticate(&state).await?;
     let row = customers::get(&state, &principal, principal.customer_id)
         .await?
         .ok_or(AppError::NotFound("customer"))?;
-    Ok(Json(row.into()))
+    let is_admin = principal.require_customer_admin(row.id).is_ok();
+    let webhook_secret = is_admin.then(|| row.webhook_secret.clone());
+    Ok(Json(OwnCustomer {
+        customer: row.into(),
+        webhook_secret,
+    }))
 }
 
 /// Changes the caller's own customer, as `PUT /v1.0/customers/{id}` does.

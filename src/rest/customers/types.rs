@@ -13,6 +13,18 @@ use crate::rest::request::{JsonObject, QueryParams};
 use crate::service::customers::NewCustomerInput;
 use crate::service::pagination::{MAX_PAGE_SIZE, Page, PageRequest, REST_DEFAULT_PAGE_SIZE};
 
+/// The caller's own customer: the customer, and for its admins the key that
+/// signs its webhook deliveries.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OwnCustomer {
+    #[serde(flatten)]
+    pub customer: Customer,
+    /// The key of `X-VoIPBIN-Signature: sha256=<hex HMAC-SHA256 of the
+    /// body>` on webhook deliveries; for the customer's admins only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub webhook_secret: Option<String>,
+}
+
 /// One page of customers, newest first.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct CustomerList {

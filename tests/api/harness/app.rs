@@ -42,6 +42,10 @@ impl TestApp {
         config.admin_password = Some(Secret::new(ADMIN_PASSWORD));
         config.token_secret = Some(Secret::new(format!("test-secret-{}", uuid::Uuid::new_v4())));
         config.db_pool_size = 8;
+        // Tests give customers webhook URIs on hosts outside this machine,
+        // which must never be contacted; the webhook tests turn it on, with
+        // receivers of their own on 127.0.0.1.
+        config.webhook_delivery = false;
         adjust(&mut config);
         Self::start(Arc::new(db), config).await
     }
