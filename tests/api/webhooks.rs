@@ -9,6 +9,7 @@
 //! (`receiver`), so every test but `ssrf`'s allows private targets.
 
 mod changes;
+mod crash;
 mod failures;
 mod receiver;
 mod replicas;
