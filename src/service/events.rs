@@ -2,14 +2,14 @@
 //! change appends its event inside its own transaction (`append`), so the log
 //! holds exactly the committed changes; the audit trail pages through it.
 
-use chrono::{DateTime, Datelike, Utc};
+use chrono::{DateTime, Utc};
 use diesel_async::AsyncPgConnection;
 use serde::Serialize;
 use strum::{EnumString, IntoStaticStr, VariantArray};
 use uuid::Uuid;
 
-use super::now_micros;
 use super::pagination::{Page, PageRequest};
+use super::{now_micros, validate};
 use crate::app::AppState;
 use crate::auth::{CredentialId, Principal};
 use crate::db::models::access_key::AccessKeyRow;
@@ -154,17 +154,7 @@ impl EventFilter {
                 ));
             }
         }
-        for (field, time) in [
-            ("createdAfter", self.created_after),
-            ("createdBefore", self.created_before),
-        ] {
-            if time.is_some_and(|t| !(1..=9999).contains(&t.year())) {
-                return Err(AppError::bad_input(
-                    field,
-                    format!("`{field}` must be within the years 1 to 9999"),
-                ));
-            }
-        }
+        validate::time_window(self.created_after, self.created_before)?;
         Ok(EventSelection {
             customer_id,
             types: self.types.clone(),

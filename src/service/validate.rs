@@ -25,6 +25,27 @@ pub fn max_chars(field: &'static str, value: &str, max: usize) -> AppResult<()> 
     Ok(())
 }
 
+/// A listing's time bounds (`createdAfter`, `createdBefore`): only years
+/// PostgreSQL can compare against, as cursors are.
+pub fn time_window(
+    created_after: Option<chrono::DateTime<chrono::Utc>>,
+    created_before: Option<chrono::DateTime<chrono::Utc>>,
+) -> AppResult<()> {
+    use chrono::Datelike;
+    for (field, time) in [
+        ("createdAfter", created_after),
+        ("createdBefore", created_before),
+    ] {
+        if time.is_some_and(|t| !(1..=9999).contains(&t.year())) {
+            return Err(AppError::bad_input(
+                field,
+                format!("`{field}` must be within the years 1 to 9999"),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// 3–64 ASCII letters, digits and `._@+-`. ASCII only, so that usernames
 /// cannot impersonate each other with look-alike characters and lower-casing
 /// is the same in Rust and in PostgreSQL.
