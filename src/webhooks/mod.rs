@@ -156,7 +156,9 @@ async fn attempt(
             outcome
         }
         Err(error) => {
-            let error = error_chain(&error);
+            // Without the URL: a customer's webhook URI may carry a token of
+            // theirs in its query, and this text is logged and stored.
+            let error = error_chain(&error.without_url());
             // The guard's refusal, from the resolver: no retry will pass it.
             if error.contains("refused target") {
                 Outcome::Rejected {

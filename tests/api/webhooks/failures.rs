@@ -318,3 +318,32 @@ async fn a_failing_endpoint_holds_back_only_its_own_customer() {
             .all(|r| r.event_id() == stuck_events[0]["id"].as_str().unwrap())
     );
 }
+
+/// A webhook URI may carry the customer's own token in its query: a failed
+/// attempt's error, stored and logged, must not repeat it.
+#[tokio::test]
+async fn a_failed_attempt_records_no_part_of_the_uri() {
+    let receiver = Receiver::start().await;
+    let app = TestApp::spawn_with(|config| {
+        fast(config);
+        config.webhook_max_attempts = 100;
+    })
+    .await;
+    let admin = app.admin_token().await;
+    receiver.down().await;
+    let uri = receiver.url("/hook?token=customers-own-secret-in-query");
+    let c = hooked_customer(&app, &admin, "quiet", &uri, None).await;
+    let row = eventually("a refused attempt", PATIENCE, || async {
+        deliveries(&app, &c.id)
+            .await
+            .into_values()
+            .find(|d| d.attempts >= 1 && d.last_error.is_some())
+    })
+    .await;
+    let error = row.last_error.unwrap();
+    assert!(!error.contains("customers-own-secret-in-query"), "{error}");
+    assert!(
+        !crate::harness::captured_logs().contains("customers-own-secret-in-query"),
+        "the URI's token reached the logs"
+    );
+}
