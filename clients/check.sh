@@ -18,7 +18,7 @@ bin=node_modules/.bin
 echo "== graphql-codegen: typed documents from schema.graphql"
 rm -rf src/gql
 "$bin/graphql-codegen" --config codegen.mjs
-echo "codegen: wrote $(ls src/gql | tr '\n' ' ')for $(grep -cE '^  (query|mutation) ' src/operations.ts) operations"
+echo "codegen: wrote $(ls src/gql | tr '\n' ' ')for $(grep -cE '^  (query|mutation|subscription) ' src/operations.ts) operations"
 
 echo "== tsc --strict --noEmit ($("$bin/tsc" --version))"
 "$bin/tsc" --strict --noEmit -p tsconfig.json

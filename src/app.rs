@@ -34,6 +34,8 @@ pub struct AppInner {
     /// SQL statements sent by this process, for tests and benchmarks.
     pub statements: StatementCounter,
     pub metrics: Metrics,
+    /// Subscribers on this server, fed from the event log.
+    pub event_hub: Arc<crate::feed::EventHub>,
     _listener: ListenerGuard,
 }
 
@@ -120,6 +122,7 @@ impl AppState {
             customer_count: Default::default(),
             statements,
             metrics,
+            event_hub: Default::default(),
             _listener: listener,
         })))
     }

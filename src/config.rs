@@ -154,6 +154,41 @@ pub struct Config {
           value_parser = clap::value_parser!(u64).range(10..=60_000))]
     pub webhook_poll_interval_ms: u64,
 
+    /// Subscriptions one WebSocket connection may run at once.
+    #[arg(long, env = "SUBSCRIPTION_MAX_PER_CONNECTION", default_value_t = 16,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub subscription_max_per_connection: u32,
+
+    /// WebSocket connections one credential may hold open on one server.
+    #[arg(long, env = "SUBSCRIPTION_MAX_CONNECTIONS_PER_CREDENTIAL", default_value_t = 8,
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub subscription_max_connections_per_credential: u32,
+
+    /// How often the server pings a WebSocket, in milliseconds; a client
+    /// that sends nothing (not even a pong) for two intervals is disconnected.
+    #[arg(long, env = "WEBSOCKET_PING_INTERVAL_MS", default_value_t = 15_000,
+          value_parser = clap::value_parser!(u64).range(100..=300_000))]
+    pub websocket_ping_interval_ms: u64,
+
+    /// Time a new WebSocket has to send `connection_init`, in milliseconds.
+    #[arg(long, env = "WEBSOCKET_INIT_TIMEOUT_MS", default_value_t = 10_000,
+          value_parser = clap::value_parser!(u64).range(100..=60_000))]
+    pub websocket_init_timeout_ms: u64,
+
+    /// RabbitMQ to publish every event to (`amqp://user:password@host:5672/vhost`,
+    /// or `amqps://`); unset, nothing is published. Logs name its host only.
+    #[arg(long, env = "AMQP_URL", hide_env_values = true)]
+    pub amqp_url: Option<Secret>,
+
+    /// The topic exchange events are published to (declared durable if
+    /// missing), with the event type as routing key; VoIPbin's naming.
+    #[arg(
+        long,
+        env = "AMQP_EXCHANGE",
+        default_value = "bin-manager.customer-manager.event"
+    )]
+    pub amqp_exchange: String,
+
     /// Take the client address from the last `X-Forwarded-For` entry (only
     /// behind a proxy that sets it); otherwise from the TCP connection.
     #[arg(long, env = "TRUST_FORWARDED_FOR", default_value_t = false, action = clap::ArgAction::Set)]

@@ -70,6 +70,12 @@ impl Credential {
         let Ok(value) = value.to_str() else {
             return Self::Malformed;
         };
+        Self::of_authorization(value)
+    }
+
+    /// The credential in the value of an `Authorization` header (or what
+    /// stands for one: a WebSocket's `connection_init` payload).
+    pub fn of_authorization(value: &str) -> Self {
         match value.split_once(' ') {
             Some((scheme, token))
                 if scheme.eq_ignore_ascii_case("bearer") && !token.trim().is_empty() =>

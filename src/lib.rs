@@ -13,10 +13,12 @@
 
 pub mod app;
 pub mod auth;
+pub mod bus;
 pub mod config;
 pub mod db;
 pub mod error;
 pub mod extract;
+pub mod feed;
 pub mod graphiql;
 pub mod graphql;
 pub mod http;

@@ -1,5 +1,7 @@
 //! Prometheus metrics, served at `/metrics`: requests by operation and
-//! outcome, their latency, database pool gauges, and failed logins.
+//! outcome, their latency, database pool gauges, failed logins, and the
+//! webhook queue (attempts by outcome, its depth and the age of its oldest
+//! pending delivery).
 
 use std::sync::Arc;
 
@@ -26,6 +28,15 @@ pub struct LoginFailureLabels {
     pub reason: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct WebhookOutcomeLabels {
+    /// `delivered`, `retry` (failed, tried again later) or `failed` (given up).
+    pub outcome: String,
+}
+
+/// The outcomes a webhook attempt is counted under.
+const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];
+
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
@@ -38,6 +49,13 @@ pub struct Metrics {
     http_connections: Gauge,
     password_hashes: Counter,
     http_connections_closed: Family<ConnectionCloseLabels, Counter>,
+    websocket_connections: Gauge,
+    webhook_deliveries: Family<WebhookOutcomeLabels, Counter>,
+    webhook_queue_depth: Gauge,
+    webhook_oldest_pending_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    bus_published: Counter,
+    bus_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
+    bus_connected: Gauge,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -110,8 +128,64 @@ impl Metrics {
             "Client connections closed, by reason",
             http_connections_closed.clone(),
         );
+        let webhook_deliveries = Family::<WebhookOutcomeLabels, Counter>::default();
+        // Every outcome from the start, so that a rate over it has a zero to
+        // start from rather than a series that appears with its first attempt.
+        for outcome in WEBHOOK_OUTCOMES {
+            drop(webhook_deliveries.get_or_create(&WebhookOutcomeLabels {
+                outcome: outcome.to_owned(),
+            }));
+        }
+        registry.register(
+            "webhook_deliveries",
+            "Webhook attempts settled by this server, by outcome",
+            webhook_deliveries.clone(),
+        );
+        let webhook_queue_depth = Gauge::default();
+        registry.register(
+            "webhook_queue_depth",
+            "Pending webhook deliveries (all servers), measured at scrape time",
+            webhook_queue_depth.clone(),
+        );
+        let webhook_oldest_pending_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "webhook_oldest_pending_seconds",
+            "How long the oldest pending webhook delivery has been queued, measured at scrape time",
+            webhook_oldest_pending_seconds.clone(),
+        );
+        let bus_published = Counter::default();
+        registry.register(
+            "bus_published",
+            "Events this server published to RabbitMQ and the broker confirmed",
+            bus_published.clone(),
+        );
+        let bus_lag_seconds = Gauge::<f64, std::sync::atomic::AtomicU64>::default();
+        registry.register(
+            "bus_lag_seconds",
+            "Age of the oldest event not yet confirmed by RabbitMQ, on the publishing server (0 when none waits)",
+            bus_lag_seconds.clone(),
+        );
+        let bus_connected = Gauge::default();
+        registry.register(
+            "bus_connected",
+            "1 while this server publishes to RabbitMQ over an open connection",
+            bus_connected.clone(),
+        );
+        let websocket_connections = Gauge::default();
+        registry.register(
+            "websocket_connections",
+            "Open GraphQL WebSocket connections (subscriptions)",
+            websocket_connections.clone(),
+        );
         Self {
             registry: Arc::new(registry),
+            websocket_connections,
+            bus_published,
+            bus_lag_seconds,
+            bus_connected,
+            webhook_deliveries,
+            webhook_queue_depth,
+            webhook_oldest_pending_seconds,
             http_connections,
             password_hashes,
             http_connections_closed,
@@ -140,6 +214,14 @@ impl Metrics {
         self.password_hashes.clone()
     }
 
+    pub fn websocket_opened(&self) {
+        self.websocket_connections.inc();
+    }
+
+    pub fn websocket_closed(&self) {
+        self.websocket_connections.dec();
+    }
+
     pub fn connection_opened(&self) {
         self.http_connections.inc();
     }
@@ -159,6 +241,37 @@ impl Metrics {
                 reason: reason.to_owned(),
             })
             .inc();
+    }
+
+    /// Counts a settled webhook attempt: `delivered`, `retry` or `failed`.
+    pub fn record_webhook_delivery(&self, outcome: &'static str) {
+        debug_assert!(WEBHOOK_OUTCOMES.contains(&outcome), "{outcome}");
+        self.webhook_deliveries
+            .get_or_create(&WebhookOutcomeLabels {
+                outcome: outcome.to_owned(),
+            })
+            .inc();
+    }
+
+    /// The webhook queue as last measured: pending deliveries, and how long
+    /// the oldest of them has been queued.
+    pub fn set_webhook_queue(&self, pending: i64, oldest_pending_seconds: f64) {
+        self.webhook_queue_depth.set(pending);
+        self.webhook_oldest_pending_seconds
+            .set(oldest_pending_seconds);
+    }
+
+    /// Counts events the broker has confirmed.
+    pub fn record_bus_published(&self, events: u64) {
+        self.bus_published.inc_by(events);
+    }
+
+    pub fn set_bus_lag_seconds(&self, seconds: f64) {
+        self.bus_lag_seconds.set(seconds);
+    }
+
+    pub fn set_bus_connected(&self, connected: bool) {
+        self.bus_connected.set(i64::from(connected));
     }
 
     /// The text exposition, with the pool gauges read at this moment.

@@ -20,9 +20,11 @@ pub async fn start(config: Config) -> AppResult<AppState> {
     turn.release().await;
     housekeeping(&state).await?;
     spawn_housekeeping(&state);
+    crate::feed::spawn_follower(&state);
     if state.config.webhook_delivery {
         crate::webhooks::spawn_worker(&state)?;
     }
+    crate::bus::spawn(&state)?;
     Ok(state)
 }
 

@@ -6,7 +6,8 @@ import 'graphiql/style.css';
 import '@graphiql/plugin-explorer/style.css';
 import './page.css';
 
-import { getIntrospectionQuery } from 'graphql';
+import { getIntrospectionQuery, getOperationAST, parse } from 'graphql';
+import { createClient } from 'graphql-ws';
 import { createElement } from 'react';
 import { createRoot } from 'react-dom/client';
 import { GraphiQL } from 'graphiql';
@@ -27,7 +28,49 @@ const INTROSPECTION_QUERY = getIntrospectionQuery({ typeDepth: 6 }).replace(
   `query ${INTROSPECTION_NAME}`,
 );
 
-async function fetcher(params, options) {
+// Subscriptions run over a WebSocket on the same path (graphql-transport-ws),
+// with the headers editor's Authorization sent in `connection_init`. One
+// client per credential, opened on first use.
+const socketUrl = `${location.protocol === 'https:' ? 'wss:' : 'ws:'}//${location.host}${ENDPOINT}`;
+const socketClients = new Map();
+
+function socketClient(authorization) {
+  let client = socketClients.get(authorization);
+  if (!client) {
+    client = createClient({
+      url: socketUrl,
+      lazy: true,
+      connectionParams: authorization ? { Authorization: authorization } : {},
+    });
+    socketClients.set(authorization, client);
+  }
+  return client;
+}
+
+function isSubscription(params) {
+  try {
+    const operation = getOperationAST(parse(params.query), params.operationName ?? undefined);
+    return operation?.operation === 'subscription';
+  } catch {
+    // Unparsable: let the server say what is wrong, over HTTP.
+    return false;
+  }
+}
+
+function headerValue(headers, name) {
+  const key = Object.keys(headers ?? {}).find((k) => k.toLowerCase() === name);
+  return key === undefined ? undefined : String(headers[key]);
+}
+
+function fetcher(params, options) {
+  if (isSubscription(params)) {
+    const authorization = headerValue(options?.headers, 'authorization');
+    return socketClient(authorization).iterate(params);
+  }
+  return fetchOverHttp(params, options);
+}
+
+async function fetchOverHttp(params, options) {
   if (params.operationName === INTROSPECTION_NAME) {
     params = { ...params, query: INTROSPECTION_QUERY };
   }

@@ -49,7 +49,7 @@ pub struct Principal {
 }
 
 /// Which credential the request presented.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum CredentialId {
     /// A login token of an agent, for one session.
     Session {
@@ -62,6 +62,14 @@ pub enum CredentialId {
 }
 
 impl Principal {
+    /// The agent or access key acting, as events and logs name it.
+    pub fn actor_id(&self) -> Uuid {
+        match self.credential {
+            CredentialId::Session { agent_id, .. } => agent_id,
+            CredentialId::AccessKey { access_key_id } => access_key_id,
+        }
+    }
+
     /// A login session of an agent with the given permissions.
     pub fn agent(
         agent_id: Uuid,

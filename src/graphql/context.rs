@@ -94,3 +94,13 @@ pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
     }
     Ok(principal)
 }
+
+/// The bearer credential the operation presented, for work that outlives
+/// the operation's context and must check the credential again later
+/// (subscriptions).
+pub fn bearer<'a>(ctx: &Context<'a>) -> Option<&'a str> {
+    match &ctx.data::<Arc<RequestAuth>>().ok()?.credential {
+        Credential::Bearer(token) => Some(token),
+        Credential::None | Credential::Malformed => None,
+    }
+}

@@ -12,6 +12,8 @@ use std::time::Instant;
 
 use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult};
+use futures_util::StreamExt;
+use futures_util::stream::BoxStream;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
@@ -95,22 +97,92 @@ impl GraphqlExecutor {
     }
 
     /// Executes one request. `read_only` requests (GET) may not hold a mutation.
-    pub async fn execute(&self, mut request: Request, read_only: bool) -> Response {
+    pub async fn execute(&self, request: Request, read_only: bool) -> Response {
         let started = Instant::now();
         let operation_name =
             loggable_operation_name(request.operation_name.as_deref()).map(str::to_owned);
-        let prepared = if request.query.len() > PARSE_IN_PLACE_BYTES {
-            let (returned, prepared) = self.prepare_off_the_runtime(request, read_only).await;
-            request = returned;
-            prepared
-        } else {
-            self.prepare(&mut request, read_only)
+        let (request, prepared) = self.prepare_request(request, read_only).await;
+        self.run(request, prepared, started, operation_name.as_deref())
+            .await
+    }
+
+    /// Executes one operation sent over a WebSocket: a subscription as the
+    /// stream of its events, any other operation as a stream of its one
+    /// response. The same limits, caches and error codes as over HTTP.
+    pub fn execute_stream(&self, request: Request) -> BoxStream<'static, Response> {
+        let executor = self.clone();
+        futures_util::stream::once(async move {
+            let started = Instant::now();
+            let operation_name =
+                loggable_operation_name(request.operation_name.as_deref()).map(str::to_owned);
+            let (request, prepared) = executor.prepare_request(request, false).await;
+            match prepared {
+                Ok(prepared) if prepared.subscription => {
+                    executor.subscribe(request, prepared.operation, operation_name)
+                }
+                prepared => {
+                    let response = executor
+                        .run(request, prepared, started, operation_name.as_deref())
+                        .await;
+                    futures_util::stream::once(std::future::ready(response)).boxed()
+                }
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+
+    fn subscribe(
+        &self,
+        request: Request,
+        operation: String,
+        operation_name: Option<String>,
+    ) -> BoxStream<'static, Response> {
+        tracing::info!(operation, operation_name, "graphql subscription started");
+        let watch = SubscriptionWatch {
+            operation,
+            operation_name,
+            started: Instant::now(),
+            events: 0,
         };
+        self.0
+            .schema
+            .execute_stream(request)
+            .scan(watch, |watch, mut response| {
+                watch.events += 1;
+                finish_errors(&mut response);
+                std::future::ready(Some(response))
+            })
+            .boxed()
+    }
+
+    /// Finds the request's document (off the worker threads if it is large).
+    async fn prepare_request(
+        &self,
+        mut request: Request,
+        read_only: bool,
+    ) -> (Request, ServerResult<Prepared>) {
+        if request.query.len() > PARSE_IN_PLACE_BYTES {
+            self.prepare_off_the_runtime(request, read_only).await
+        } else {
+            let prepared = self.prepare(&mut request, read_only);
+            (request, prepared)
+        }
+    }
+
+    async fn run(
+        &self,
+        request: Request,
+        prepared: ServerResult<Prepared>,
+        started: Instant,
+        operation_name: Option<&str>,
+    ) -> Response {
         let (mut response, operation) = match prepared {
             Ok(Prepared {
                 operation,
                 heavy,
                 to_persist,
+                subscription: _,
             }) => {
                 let response = if heavy {
                     self.execute_off_the_runtime(request).await
@@ -126,11 +198,8 @@ impl GraphqlExecutor {
             }
             Err(error) => (Response::from_errors(vec![error]), String::new()),
         };
-        cap_errors(&mut response.errors);
-        for error in &mut response.errors {
-            assign_code(error);
-        }
-        self.observe(&operation, operation_name.as_deref(), &response, started);
+        finish_errors(&mut response);
+        self.observe(&operation, operation_name, &response, started);
         response
     }
 
@@ -217,14 +286,15 @@ impl GraphqlExecutor {
         {
             return Err(Limit::MutationOverGet.error("mutations must be sent with POST"));
         }
-        let is_mutation = document
+        let operation_type = document
             .operations
             .iter()
             .find(|(name, _)| match request.operation_name.as_deref() {
                 Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
                 None => true,
             })
-            .is_some_and(|(_, op)| op.node.ty == OperationType::Mutation);
+            .map(|(_, op)| op.node.ty);
+        let is_mutation = operation_type == Some(OperationType::Mutation);
         if is_mutation {
             request.data.insert(super::context::MutationOperation);
         }
@@ -239,6 +309,7 @@ impl GraphqlExecutor {
             operation,
             heavy,
             to_persist,
+            subscription: operation_type == Some(OperationType::Subscription),
         })
     }
 
@@ -352,6 +423,8 @@ fn loggable_operation_name(name: Option<&str>) -> Option<&str> {
 struct Prepared {
     operation: String,
     heavy: bool,
+    /// The operation is a subscription (only WebSockets serve those).
+    subscription: bool,
     /// A document sent with its persisted-query hash, to keep once it validated.
     to_persist: Option<(String, Checked)>,
 }
@@ -388,6 +461,35 @@ fn parse_error(error: async_graphql::parser::Error) -> ServerError {
     error
 }
 
+/// Caps a response's errors and gives each its code.
+fn finish_errors(response: &mut Response) {
+    cap_errors(&mut response.errors);
+    for error in &mut response.errors {
+        assign_code(error);
+    }
+}
+
+/// Logs the end of a subscription, however it ends (completed, stopped by
+/// the client, or its connection closed).
+struct SubscriptionWatch {
+    operation: String,
+    operation_name: Option<String>,
+    started: Instant,
+    events: u64,
+}
+
+impl Drop for SubscriptionWatch {
+    fn drop(&mut self) {
+        tracing::info!(
+            operation = self.operation,
+            operation_name = self.operation_name,
+            events = self.events,
+            duration_ms = self.started.elapsed().as_secs_f64() * 1000.0,
+            "graphql subscription ended"
+        );
+    }
+}
+
 /// Keeps the first errors and sums up the rest in one more.
 fn cap_errors(errors: &mut Vec<ServerError>) {
     if errors.len() <= MAX_ERRORS_PER_RESPONSE {
@@ -415,6 +517,7 @@ fn estimated_weight(text_len: usize, tokens: usize) -> u32 {
 struct RootFields {
     query: Vec<String>,
     mutation: Vec<String>,
+    subscription: Vec<String>,
 }
 
 impl RootFields {
@@ -423,6 +526,7 @@ impl RootFields {
         let mut roots = Self {
             query: Vec::new(),
             mutation: Vec::new(),
+            subscription: Vec::new(),
         };
         let Ok(document) = async_graphql::parser::parse_schema(schema.sdl()) else {
             return roots;
@@ -438,6 +542,7 @@ impl RootFields {
             match ty.node.name.node.as_str() {
                 "Query" => roots.query.extend(names),
                 "Mutation" => roots.mutation.extend(names),
+                "Subscription" => roots.subscription.extend(names),
                 _ => {}
             }
         }
@@ -459,7 +564,7 @@ impl RootFields {
         let (kind, known) = match operation.node.ty {
             OperationType::Query => ("query", &self.query),
             OperationType::Mutation => ("mutation", &self.mutation),
-            OperationType::Subscription => ("subscription", &self.mutation),
+            OperationType::Subscription => ("subscription", &self.subscription),
         };
         let mut fields: Vec<&str> = operation
             .node

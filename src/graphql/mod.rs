@@ -12,9 +12,11 @@ pub mod limits;
 mod loaders;
 mod pagination;
 mod scan;
+mod subscriptions;
 mod types;
+mod webhooks;
 
-use async_graphql::{EmptySubscription, MergedObject, Schema};
+use async_graphql::{MergedObject, Schema};
 
 pub use context::{RequestAuth, per_request_data};
 pub use executor::{GraphqlExecutor, refused_before_execution};
@@ -28,6 +30,7 @@ pub struct QueryRoot(
     customers::CustomerQuery,
     access_keys::AccessKeyQuery,
     events::EventQuery,
+    webhooks::WebhookQuery,
     auth::AuthQuery,
 );
 
@@ -37,15 +40,18 @@ pub struct MutationRoot(
     auth::AuthMutation,
     customers::CustomerMutation,
     access_keys::AccessKeyMutation,
+    webhooks::WebhookMutation,
 );
 
-pub type ApiSchema = Schema<QueryRoot, MutationRoot, EmptySubscription>;
+pub use subscriptions::SubscriptionRoot;
 
-fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, EmptySubscription> {
+pub type ApiSchema = Schema<QueryRoot, MutationRoot, SubscriptionRoot>;
+
+fn builder() -> async_graphql::SchemaBuilder<QueryRoot, MutationRoot, SubscriptionRoot> {
     Schema::build(
         QueryRoot::default(),
         MutationRoot::default(),
-        EmptySubscription,
+        SubscriptionRoot,
     )
 }
 

@@ -14,6 +14,7 @@ use super::context::{principal, state};
 use super::events::EventView;
 use super::loaders::GuestAgents;
 use super::types::{AccessKeyView, CustomerView};
+use super::webhooks::{ListedDelivery, WebhookDeliveryView};
 use crate::db::models::PageKey;
 use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::customer::CustomerRow;
@@ -23,6 +24,7 @@ use crate::service;
 use crate::service::customers::CustomerFilter;
 use crate::service::events::EventFilter;
 use crate::service::pagination::{GRAPHQL_DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Page, PageRequest};
+use crate::service::webhooks::DeliveryFilter;
 
 const CURSOR_VERSION: &str = "c1";
 
@@ -153,13 +155,36 @@ impl Listed for EventRow {
     }
 }
 
+impl Listed for ListedDelivery {
+    type View = WebhookDeliveryView;
+    type Scope = DeliveryFilter;
+
+    fn page_key(&self) -> PageKey {
+        self.row.page_key()
+    }
+
+    /// Loads the attempts of the whole page in one statement; the event
+    /// comes with the page itself.
+    async fn prefetch(ctx: &Context<'_>, rows: &[Self], node: Lookahead<'_>) -> Result<()> {
+        if node.field("attempts").exists() {
+            ListedDelivery::load_attempts(ctx, rows).await?;
+        }
+        Ok(())
+    }
+
+    async fn total_count(ctx: &Context<'_>, filter: &DeliveryFilter) -> Result<i64> {
+        Ok(service::webhooks::count(state(ctx), principal(ctx).await?, filter).await?)
+    }
+}
+
 /// An edge: a node with its cursor.
 pub struct Edge<R: Listed>(R);
 
 #[Object(
     concrete(name = "CustomerEdge", params(CustomerRow)),
     concrete(name = "AccessKeyEdge", params(AccessKeyRow)),
-    concrete(name = "EventEdge", params(EventRow))
+    concrete(name = "EventEdge", params(EventRow)),
+    concrete(name = "WebhookDeliveryEdge", params(ListedDelivery))
 )]
 impl<R: Listed> Edge<R> {
     /// Opaque cursor of this edge, for `after` or `before`.
@@ -189,7 +214,8 @@ impl<R: Listed> Connection<R> {
 #[Object(
     concrete(name = "CustomerConnection", params(CustomerRow)),
     concrete(name = "AccessKeyConnection", params(AccessKeyRow)),
-    concrete(name = "EventConnection", params(EventRow))
+    concrete(name = "EventConnection", params(EventRow)),
+    concrete(name = "WebhookDeliveryConnection", params(ListedDelivery))
 )]
 impl<R: Listed> Connection<R>
 where

@@ -5,12 +5,17 @@
 
 use async_graphql::{BatchRequest, BatchResponse, ServerError};
 use async_graphql_axum::GraphQLBatchRequest;
-use axum::Router;
+use std::sync::Arc;
+
+use axum::extract::ws::WebSocketUpgrade;
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use axum::{Extension, Router};
 
+use super::server::ConnectionScope;
 use crate::app::AppState;
 use crate::extract::{ClientAddress, Credential};
 use crate::graphql::limits::Limit;
@@ -224,7 +229,21 @@ async fn graphql_get(
     client: ClientAddress,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
+    socket: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+    scope: Option<Extension<Arc<ConnectionScope>>>,
 ) -> Response {
+    if is_websocket_upgrade(&headers) {
+        return match socket {
+            Ok(socket) => super::websocket::upgrade(
+                socket,
+                state.app.clone(),
+                state.graphql.clone(),
+                client,
+                scope.map(|Extension(scope)| scope),
+            ),
+            Err(rejection) => rejection.into_response(),
+        };
+    }
     let accepts_html = headers
         .get(header::ACCEPT)
         .and_then(|v| v.to_str().ok())
@@ -261,6 +280,13 @@ async fn graphql_get(
             .insert(header::ALLOW, HeaderValue::from_static("POST"));
     }
     response
+}
+
+fn is_websocket_upgrade(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::UPGRADE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.eq_ignore_ascii_case("websocket"))
 }
 
 fn is_refused_mutation(response: &Response) -> bool {

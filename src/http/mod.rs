@@ -10,6 +10,7 @@ mod probes;
 mod refusals;
 pub mod request_id;
 pub mod server;
+mod websocket;
 
 use std::time::Duration;
 

@@ -10,6 +10,8 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::app::AppState;
+use crate::db::models::webhook_delivery;
+use crate::error::{AppError, error_chain};
 
 /// The probes, with `/metrics` too when `with_metrics`.
 pub fn routes<S>(app: AppState, with_metrics: bool) -> Router<S>
@@ -25,7 +27,11 @@ where
     routes.with_state(app)
 }
 
+/// The longest a scrape waits for the webhook queue's measurement.
+const QUEUE_MEASUREMENT_TIMEOUT: Duration = Duration::from_secs(1);
+
 async fn metrics(State(app): State<AppState>) -> Response {
+    measure_webhook_queue(&app).await;
     let text = app.metrics.render(&app.pool.status());
     (
         [(
@@ -35,6 +41,29 @@ async fn metrics(State(app): State<AppState>) -> Response {
         text,
     )
         .into_response()
+}
+
+/// Measures the webhook queue for this scrape (one query over the partial
+/// index of pending deliveries). A slow or unreachable database must not
+/// stall the scrape, which is how operators would see that very trouble:
+/// past the timeout, or on an error, the gauges keep their last values.
+async fn measure_webhook_queue(app: &AppState) {
+    let measured = tokio::time::timeout(QUEUE_MEASUREMENT_TIMEOUT, async {
+        let mut conn = app.conn().await?;
+        Ok::<_, AppError>(webhook_delivery::queue_depth(&mut conn).await?)
+    })
+    .await;
+    match measured {
+        Ok(Ok((pending, oldest_seconds))) => app.metrics.set_webhook_queue(pending, oldest_seconds),
+        Ok(Err(error)) => tracing::warn!(
+            error = %error_chain(&error),
+            "could not measure the webhook queue; its gauges keep their last values"
+        ),
+        Err(_) => tracing::warn!(
+            timeout_ms = QUEUE_MEASUREMENT_TIMEOUT.as_millis() as u64,
+            "measuring the webhook queue timed out; its gauges keep their last values"
+        ),
+    }
 }
 
 async fn healthz() -> &'static str {

@@ -136,12 +136,13 @@ pub async fn serve(
             metrics: metrics.clone(),
             stopping: stopping.clone(),
             cut_off: cut_off.clone(),
+            scope: Arc::new(ConnectionScope {
+                stopping: stopping.clone(),
+                _slot: slot,
+                _open: open.clone(),
+            }),
         };
-        let open = open.clone();
-        tokio::spawn(async move {
-            connection.serve(stream, peer).await;
-            drop((slot, open));
-        });
+        tokio::spawn(connection.serve(stream, peer));
     }
     drop(listener);
     let _ = stop.send(true);
@@ -160,7 +161,18 @@ pub async fn serve(
     Ok(())
 }
 
+/// What a connection holds while it is open: its place under the
+/// connection cap and in the drain. A connection upgraded to a WebSocket
+/// leaves hyper, so the socket's task keeps this until it closes.
+pub struct ConnectionScope {
+    /// Set when the server starts draining.
+    pub stopping: watch::Receiver<bool>,
+    _slot: tokio::sync::OwnedSemaphorePermit,
+    _open: mpsc::Sender<()>,
+}
+
 struct Connection {
+    scope: Arc<ConnectionScope>,
     router: axum::Router,
     limits: Limits,
     metrics: Metrics,
@@ -179,8 +191,10 @@ impl Connection {
         });
         let router = self.router.clone();
         let in_flight = activity.clone();
+        let scope = self.scope.clone();
         let service = tower::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
+            request.extensions_mut().insert(scope.clone());
             let request_guard = in_flight.begin_request();
             let response = router.clone().oneshot(request);
             async move {
@@ -194,7 +208,8 @@ impl Connection {
             .http1()
             .timer(TokioTimer::new())
             .header_read_timeout(self.limits.header_timeout);
-        let connection = builder.serve_connection(io, TowerToHyperService::new(service));
+        let connection =
+            builder.serve_connection_with_upgrades(io, TowerToHyperService::new(service));
         tokio::pin!(connection);
 
         let mut reason = "client";

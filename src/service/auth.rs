@@ -50,10 +50,14 @@ pub async fn login(
             false
         }
     };
+    let known_agent = credentials.as_ref().map(|found| found.id);
     let Some(credentials) = credentials.filter(|_| verified) else {
         drop(attempt);
         state.metrics.record_login_failure("credentials");
         tracing::info!(client = ?client, "login refused: wrong username or password");
+        if let Some(agent_id) = known_agent {
+            record_failed_login(state, agent_id).await;
+        }
         return Err(AppError::Unauthenticated);
     };
 
@@ -90,6 +94,33 @@ pub async fn login(
     attempt.succeeded(state).await;
     tracing::info!(agent_id = %agent.id, session = %session_tag(issued.session_id), "login succeeded");
     Ok((issued, agent))
+}
+
+/// Appends `agent_login_failed` for an existing agent whose password check
+/// failed: its customer's admins (and webhook) learn of guessing at their
+/// agents. Unknown usernames leave no event: they belong to no customer,
+/// and would let anyone write to the log. Not a change, so a failure to
+/// record it is logged, not answered.
+async fn record_failed_login(state: &AppState, agent_id: Uuid) {
+    let recorded = async {
+        let mut conn = state.conn().await?;
+        conn.transaction::<_, AppError, _>(async |conn| {
+            if let Some((agent, _)) = agent::find_live(conn, agent_id).await? {
+                events::append(
+                    conn,
+                    None,
+                    EventType::AgentLoginFailed,
+                    Resource::Agent(&agent),
+                )
+                .await?;
+            }
+            Ok(())
+        })
+        .await
+    };
+    if let Err(error) = recorded.await {
+        tracing::warn!(error = %crate::error::error_chain(&error), "could not record a failed login");
+    }
 }
 
 /// A password check counted in advance as a failure, in every server's

@@ -11,7 +11,7 @@ use uuid::Uuid;
 use super::pagination::{Page, PageRequest};
 use super::{now_micros, validate};
 use crate::app::AppState;
-use crate::auth::{CredentialId, Principal};
+use crate::auth::Principal;
 use crate::db::models::access_key::AccessKeyRow;
 use crate::db::models::agent::AgentRow;
 use crate::db::models::customer::CustomerRow;
@@ -31,6 +31,9 @@ pub enum EventType {
     AgentCreated,
     AgentUpdated,
     AgentDeleted,
+    /// A login of an existing agent that passed the limiter and failed the
+    /// password check: an audit record, not a change.
+    AgentLoginFailed,
     AccesskeyCreated,
     AccesskeyUpdated,
     AccesskeyDeleted,
@@ -80,14 +83,6 @@ impl Resource<'_> {
     }
 }
 
-/// The agent or access key acting, as events record it.
-fn actor_id(principal: &Principal) -> Uuid {
-    match principal.credential {
-        CredentialId::Session { agent_id, .. } => agent_id,
-        CredentialId::AccessKey { access_key_id } => access_key_id,
-    }
-}
-
 /// Appends the event of a change, on the change's own connection: call it
 /// inside the change's transaction. `actor` is `None` for the server's own
 /// changes (bootstrap).
@@ -101,7 +96,7 @@ pub(crate) async fn append(
         id: Uuid::now_v7(),
         type_: kind.as_str().to_owned(),
         customer_id: Some(resource.customer_id()),
-        actor_id: actor.map(actor_id),
+        actor_id: actor.map(Principal::actor_id),
         request_id: crate::app::current_request_id().map(|id| id.to_string()),
         tm_create: now_micros(),
         data: resource.data()?,
@@ -127,7 +122,7 @@ pub const MAX_TYPES_IN_FILTER: usize = 32;
 impl EventFilter {
     /// Checks the filter, and scopes it to what `principal` may read: super
     /// admins every event, a customer's admins their own customer's.
-    fn selection(&self, principal: &Principal) -> AppResult<EventSelection> {
+    pub(crate) fn selection(&self, principal: &Principal) -> AppResult<EventSelection> {
         let customer_id = if principal.is_super_admin() {
             self.customer_id
         } else {

@@ -11,6 +11,7 @@ pub mod customers;
 pub mod events;
 pub mod pagination;
 mod validate;
+pub mod webhooks;
 
 use chrono::{DateTime, Utc};
 

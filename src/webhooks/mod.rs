@@ -225,14 +225,15 @@ async fn settle(state: &AppState, delivery: &ClaimedDelivery, outcome: Outcome) 
     }
     let status = status.map(i32::from);
     let mut conn = state.conn().await?;
-    Ok(webhook_delivery::settle(
-        &mut conn,
-        delivery.event_id,
-        &settlement,
-        status,
-        error.as_deref(),
-    )
-    .await?)
+    webhook_delivery::settle(&mut conn, delivery, &settlement, status, error.as_deref()).await?;
+    // Counted once recorded: an attempt that could not be recorded is made
+    // again after its lease, and counted then.
+    state.metrics.record_webhook_delivery(match settlement {
+        Settlement::Delivered => "delivered",
+        Settlement::RetryAt(_) => "retry",
+        Settlement::Failed => "failed",
+    });
+    Ok(())
 }
 
 /// Claims what there is room for, and starts sending it; returns how many
@@ -241,6 +242,7 @@ async fn claim_and_send(
     state: &AppState,
     client: &reqwest::Client,
     slots: &Arc<Semaphore>,
+    settled: &Arc<tokio::sync::Notify>,
 ) -> AppResult<usize> {
     let room = slots.available_permits();
     if room == 0 {
@@ -260,7 +262,7 @@ async fn claim_and_send(
             .acquire_owned()
             .await
             .map_err(AppError::internal)?;
-        let (state, client) = (state.clone(), client.clone());
+        let (state, client, settled) = (state.clone(), client.clone(), settled.clone());
         tokio::spawn(async move {
             let allow_private = state.config.webhook_allow_private_targets;
             let outcome = attempt(&client, allow_private, &delivery).await;
@@ -269,6 +271,8 @@ async fn claim_and_send(
                 tracing::warn!(event_id = %delivery.event_id, error = %error_chain(&error), "could not record a webhook attempt");
             }
             drop(permit);
+            // The customer's next delivery may go now, and there is room.
+            settled.notify_one();
         });
     }
     Ok(count)
@@ -278,13 +282,24 @@ async fn claim_and_send(
 pub fn spawn_worker(state: &AppState) -> AppResult<()> {
     let client = client(state)?;
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
+    // Queued deliveries NOTIFY at commit, and a settled one may free its
+    // customer's next: either is claimed at once rather than at the next
+    // poll, which remains for retries coming due.
+    let queued = Arc::new(tokio::sync::Notify::new());
+    let listener = crate::feed::spawn_wake_up_listener(
+        state.config.database_url.expose().to_owned(),
+        "webhook_deliveries",
+        "customer-api webhook worker",
+        queued.clone(),
+    );
     let state: WeakAppState = state.downgrade();
     let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
     tokio::spawn(async move {
+        let _listener = listener;
         loop {
             let claimed = {
                 let Some(state) = state.upgrade() else { return };
-                match claim_and_send(&state, &client, &slots).await {
+                match claim_and_send(&state, &client, &slots, &queued).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!(error = %error_chain(&error), "could not claim webhook deliveries");
@@ -293,7 +308,10 @@ pub fn spawn_worker(state: &AppState) -> AppResult<()> {
                 }
             };
             if claimed == 0 {
-                tokio::time::sleep(poll).await;
+                tokio::select! {
+                    () = tokio::time::sleep(poll) => {}
+                    () = queued.notified() => {}
+                }
             }
         }
     });

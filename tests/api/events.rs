@@ -413,3 +413,39 @@ async fn events_past_their_retention_are_pruned() {
     assert_eq!(old, 0, "pruned in batches past the first");
     assert_eq!(after, total - 2500, "recent events kept");
 }
+
+/// A wrong password for an existing agent is recorded for its customer
+/// (an audit record of guessing, also sent to its webhook); an unknown
+/// username, or an attempt the limiter refused, records nothing.
+#[tokio::test]
+async fn failed_logins_of_existing_agents_are_recorded_and_nothing_else_is() {
+    let app = TestApp::spawn_with(|config| config.login_max_failures_per_address = 3).await;
+    let admin = app.admin_token().await;
+    let username = unique("guessed");
+    let customer_id = app
+        .create_customer_ok(&admin, &username, "right-password-1")
+        .await;
+    // Before the failures lock the username out.
+    let own = app.token(&username, "right-password-1").await;
+    let failed = app.login(&username, "wrong-password-1").await;
+    assert_eq!(error_code(&failed), "UNAUTHENTICATED");
+    let unknown = app.login(&unique("nobody"), "wrong-password-1").await;
+    assert_eq!(error_code(&unknown), "UNAUTHENTICATED");
+    // The third failure from this address is checked; then the limit refuses
+    // before any check, and nothing is recorded.
+    for _ in 0..3 {
+        app.login(&username, "wrong-password-2").await;
+    }
+
+    let recorded = events(&app, &admin, json!({ "types": ["agent_login_failed"] })).await;
+    assert_eq!(recorded.len(), 2, "{recorded:?}");
+    for event in &recorded {
+        assert_eq!(event["customerId"], customer_id);
+        assert!(event["actorId"].is_null(), "{event}");
+        assert_eq!(event["data"]["username"], username.as_str());
+    }
+    assert_no_secrets(&recorded, &["wrong-password-1", "wrong-password-2"]);
+    // The customer's own admins see it in their trail.
+    let theirs = events(&app, &own, json!({ "types": ["agent_login_failed"] })).await;
+    assert_eq!(theirs.len(), 2);
+}

@@ -10,6 +10,7 @@
 
 mod changes;
 mod crash;
+mod deliveries;
 mod failures;
 mod receiver;
 mod replicas;

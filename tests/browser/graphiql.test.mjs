@@ -5,7 +5,9 @@
 // playwright-core), and uses GraphiQL the way a person does: runs the
 // default example's Login with Ctrl-Enter, puts the token in the headers
 // editor, runs `{ me { agent { username } } }` with the run button and reads
-// the result pane. Every request the page makes is recorded; one that leaves
+// the result pane, then runs a `customerEvents` subscription (over the
+// page's own WebSocket) and sees an event another client causes. Every
+// request the page makes is recorded; one that leaves
 // the server's origin fails the test, as do Content-Security-Policy
 // violations and uncaught page errors. Then it stops the server and drops
 // the database.
@@ -235,6 +237,9 @@ async function main() {
   });
 
   page = await context.newPage();
+  // WebSockets are not requests to the router above: recorded on their own.
+  const sockets = [];
+  page.on('websocket', (socket) => sockets.push(socket.url()));
   const problems = [];
   page.on('pageerror', (error) => problems.push(`page error: ${error.message}`));
   page.on('console', (message) => {
@@ -322,6 +327,36 @@ async function main() {
     );
     assert(!text.includes('"errors"'), `the result has errors: ${text.slice(0, 300)}`);
     await page.screenshot({ path: screenshotPath });
+  });
+
+  await step('a subscription shows an event that another client causes, over a same-origin WebSocket', async () => {
+    const subscription = 'subscription Watch { customerEvents(types: ["customer_created"]) { type data } }';
+    await replaceEditorText(page, QUERY_EDITOR, subscription);
+    await waitForEditorText(page, QUERY_EDITOR, (t) => t.replace(/\s+/g, ' ').includes('customerEvents'), 'the subscription was not typed');
+    await page.locator('button.graphiql-execute-button:not([aria-haspopup])').click();
+    // The subscription is live once an event caused after it shows up.
+    const deadline = Date.now() + STEP_TIMEOUT_MS - 3_000;
+    let username = null;
+    let text = '';
+    while (Date.now() < deadline) {
+      username = `browser-${randomBytes(4).toString('hex')}`;
+      const created = await fetch(`${origin}/graphql`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          query: 'mutation($input: CreateCustomerInput!) { createCustomer(input: $input) { customer { id } } }',
+          variables: { input: { username, password: 'browser-password-1' } },
+        }),
+      });
+      const body = await created.json();
+      assert(body?.data?.createCustomer?.customer?.id, `createCustomer answered ${JSON.stringify(body).slice(0, 300)}`);
+      await sleep(700);
+      text = await editorText(page, RESULT_PANE);
+      if (text.includes('"customer_created"')) break;
+    }
+    assert(text.includes('"customer_created"') && text.includes('"username"'), `the result pane shows: ${text.slice(0, 300)}`);
+    const expected = `${origin.replace(/^http/, 'ws')}/graphql`;
+    assert(sockets.length > 0 && sockets.every((url) => url === expected), `WebSockets: ${sockets.join(', ')}`);
   });
 
   await step('every request stayed on the server\'s origin', async () => {

@@ -4,8 +4,11 @@
 import { ApiRequestError, execute, type Connection } from './client.js';
 import type {
   AgentPermission,
+  CustomerEventsSubscription,
+  CustomerEventsSubscriptionVariables,
   CustomerStatus,
   ListCustomersQuery,
+  WebhookDeliveryState,
   WebhookMethod,
 } from './gql/graphql.js';
 import {
@@ -15,9 +18,11 @@ import {
   GetCustomer,
   ListCustomers,
   ListEvents,
+  ListWebhookDeliveries,
   Login,
   Me,
   RecoverCustomer,
+  RedeliverEvent,
   RotateWebhookSecret,
 } from './operations.js';
 
@@ -137,3 +142,34 @@ export async function newWebhookSecret(api: Connection, customerId: string): Pro
   const { rotateWebhookSecret } = await execute(api, RotateWebhookSecret, { input: { customerId } });
   return rotateWebhookSecret.webhookSecret;
 }
+
+/** A customer's failed deliveries, each with its attempts, sent again. */
+export async function redeliverFailed(api: Connection, customerId: string): Promise<string[]> {
+  const { webhookDeliveries } = await execute(api, ListWebhookDeliveries, {
+    first: 20,
+    filter: { customerId, state: 'FAILED' },
+  });
+  const retried: string[] = [];
+  for (const { node } of webhookDeliveries.edges) {
+    const history = node.attempts.map((a) => `#${a.number} ${a.statusCode ?? a.error ?? '?'}`);
+    console.log(`${node.event.type} ${node.eventId}: ${history.join(', ')}`);
+    const { redeliverEvent } = await execute(api, RedeliverEvent, { input: { eventId: node.eventId } });
+    const state: WebhookDeliveryState = redeliverEvent.delivery.state;
+    const due: string | null = redeliverEvent.delivery.nextAttemptAt;
+    retried.push(`${redeliverEvent.delivery.eventId} ${state} due ${due ?? '-'}`);
+  }
+  // @ts-expect-error: the states are an enum, not any string
+  await execute(api, ListWebhookDeliveries, { filter: { state: 'RETRYING' } });
+  return retried;
+}
+
+// A subscription's typed shapes, for whichever WebSocket client runs it.
+export function describeLiveEvent(result: CustomerEventsSubscription): string {
+  const event = result.customerEvents;
+  const data: unknown = event.data; // JSON: the resource in its REST shape
+  return `${event.type} of ${event.customerId ?? 'the platform'} at ${event.tmCreate}: ${JSON.stringify(data)}`;
+}
+
+export const onlyCreations: CustomerEventsSubscriptionVariables = { types: ['customer_created'] };
+// @ts-expect-error event types are strings
+export const wrongTypes: CustomerEventsSubscriptionVariables = { types: [42] };

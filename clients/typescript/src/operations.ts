@@ -286,3 +286,69 @@ export const RotateWebhookSecret = graphql(`
     }
   }
 `);
+
+export const ListWebhookDeliveries = graphql(`
+  query ListWebhookDeliveries($filter: WebhookDeliveryFilter, $first: Int, $after: String) {
+    webhookDeliveries(filter: $filter, first: $first, after: $after) {
+      edges {
+        cursor
+        node {
+          eventId
+          customerId
+          state
+          attemptCount
+          nextAttemptAt
+          lastStatusCode
+          lastError
+          tmCreate
+          tmUpdate
+          event {
+            id
+            type
+            tmCreate
+          }
+          attempts {
+            number
+            tmAttempt
+            statusCode
+            error
+          }
+        }
+      }
+      pageInfo {
+        hasNextPage
+        endCursor
+      }
+    }
+  }
+`);
+
+export const RedeliverEvent = graphql(`
+  mutation RedeliverEvent($input: RedeliverEventInput!) {
+    redeliverEvent(input: $input) {
+      delivery {
+        eventId
+        state
+        attemptCount
+        nextAttemptAt
+        tmCreate
+      }
+    }
+  }
+`);
+
+// Over WebSocket (graphql-transport-ws at /graphql), e.g. with graphql-ws's
+// `client.iterate({ query: print(CustomerEvents), variables })`.
+export const CustomerEvents = graphql(`
+  subscription CustomerEvents($customerId: UUID, $types: [String!]) {
+    customerEvents(customerId: $customerId, types: $types) {
+      id
+      type
+      customerId
+      actorId
+      requestId
+      tmCreate
+      data
+    }
+  }
+`);

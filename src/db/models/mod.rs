@@ -5,6 +5,7 @@ pub mod access_key;
 pub mod agent;
 pub mod customer;
 pub mod event;
+pub mod event_bus_cursor;
 pub mod session;
 pub mod webhook_delivery;
 

@@ -53,10 +53,12 @@ pub enum Limit {
     BodySize,
     /// A mutation in a request that must not change anything (GET).
     MutationOverGet,
+    /// More operations at once on one WebSocket than it may run.
+    Subscriptions,
 }
 
 impl Limit {
-    const ALL: [Self; 12] = [
+    const ALL: [Self; 13] = [
         Self::Depth,
         Self::Complexity,
         Self::Aliases,
@@ -69,6 +71,7 @@ impl Limit {
         Self::Batch,
         Self::BodySize,
         Self::MutationOverGet,
+        Self::Subscriptions,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -85,6 +88,7 @@ impl Limit {
             Self::Batch => "BATCH",
             Self::BodySize => "BODY_SIZE",
             Self::MutationOverGet => "MUTATION_OVER_GET",
+            Self::Subscriptions => "SUBSCRIPTIONS",
         }
     }
 

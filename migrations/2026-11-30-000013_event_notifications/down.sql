@@ -1,0 +1,2 @@
+DROP TRIGGER events_notify_appended ON events;
+DROP FUNCTION notify_events_appended();
