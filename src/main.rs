@@ -33,6 +33,14 @@ enum Command {
         #[arg(long)]
         revert: bool,
     },
+    /// Ask the server on `LISTEN_ADDR` (or `METRICS_LISTEN_ADDR` when set)
+    /// for a probe, and exit 0 if it answers 200: a health check for
+    /// container images that carry no HTTP client of their own.
+    Probe {
+        /// The probe's path.
+        #[arg(default_value = "/readyz")]
+        path: String,
+    },
 }
 
 #[tokio::main]
@@ -40,7 +48,7 @@ async fn main() -> ExitCode {
     // Settings in a `.env` file apply unless the environment already has them.
     let dotenv = dotenvy::dotenv();
     let cli = Cli::parse();
-    telemetry::init(cli.config.log_format);
+    let telemetry = telemetry::init(cli.config.log_format);
     if let Ok(path) = dotenv {
         tracing::debug!(path = %path.display(), "read settings from .env");
     }
@@ -50,8 +58,10 @@ async fn main() -> ExitCode {
             Ok(())
         }
         Some(Command::Migrate { revert }) => migrate(&cli.config, revert).await,
+        Some(Command::Probe { path }) => probe(&cli.config, &path).await,
         Some(Command::Serve) | None => serve(cli.config).await,
     };
+    telemetry.shutdown().await;
     match outcome {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {
@@ -142,6 +152,33 @@ async fn serve(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     }
     tracing::info!("stopped");
     Ok(())
+}
+
+async fn probe(config: &Config, path: &str) -> Result<(), Box<dyn std::error::Error>> {
+    let mut addr = config.metrics_listen_addr.unwrap_or(config.listen_addr);
+    // A server listening on every interface answers on loopback too.
+    if addr.ip().is_unspecified() {
+        addr.set_ip(match addr {
+            std::net::SocketAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::SocketAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        });
+    }
+    if !path.starts_with('/') {
+        return Err(format!("the probe's path must start with /: {path}").into());
+    }
+    let url = format!("http://{addr}{path}");
+    let response = reqwest::Client::builder()
+        .timeout(std::time::Duration::from_secs(5))
+        .no_proxy()
+        .build()?
+        .get(&url)
+        .send()
+        .await
+        .map_err(|e| format!("{url}: {}", customer_api::error::error_chain(&e)))?;
+    match response.status() {
+        reqwest::StatusCode::OK => Ok(()),
+        status => Err(format!("{url} answered {status}").into()),
+    }
 }
 
 async fn shutdown_signal() {

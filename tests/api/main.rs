@@ -11,6 +11,7 @@ mod bus;
 mod connections;
 mod credential_cache;
 mod customers;
+mod deployment;
 mod events;
 mod faults;
 mod fuzz;
