@@ -3,7 +3,7 @@
 # (glibc and libgcc only: no shell, no package manager, no HTTP client; the
 # binary probes itself with `customer-api probe`). Runs as a non-root user.
 #
-#   docker build -t customer-api .
+#   docker build --build-arg GIT_COMMIT=$(git rev-parse --short HEAD) -t customer-api .
 #   docker run --rm -e DATABASE_URL=postgres://… -e TOKEN_SECRET=… -p 8080:8080 customer-api
 #   docker run --rm -e DATABASE_URL=postgres://… customer-api migrate   (the one-off migration job)
 
@@ -12,6 +12,8 @@ ARG RUST_VERSION=1.95
 FROM rust:${RUST_VERSION}-slim-bookworm AS build
 WORKDIR /src
 COPY . .
+# Shown in customer_api_build_info{commit=…}: --build-arg GIT_COMMIT=$(git rev-parse --short HEAD)
+ARG GIT_COMMIT=
 # Cache mounts keep the registry and the build between image builds; the
 # binary is copied out of the cached target directory.
 RUN --mount=type=cache,target=/usr/local/cargo/registry \

@@ -3,6 +3,9 @@
 pgbench, then the server with wrk, then what abusive requests cost it, and
 prints the tables of results; then, in a database of its own, the search
 section (`customers(filter: ...)`, written to bench/search-results.md).
+The events section (`--events-only`, written to bench/events-results.md)
+runs only when asked for: it builds a second server, the baseline without
+the event log, from a git worktree.
 
 Run it with `bench/run.sh` (see README.md, "Benchmarks"). Everything runs on
 this machine: the load tool, PostgreSQL and the server share its cores.
@@ -12,7 +15,9 @@ import argparse
 import atexit
 import base64
 import hashlib
+import hmac
 import http.client as httpclient
+import http.server as httpserver
 import json
 import os
 import re
@@ -23,8 +28,10 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -67,9 +74,10 @@ def http(url, body=None, token=None, timeout=30):
 
 
 class Server:
-    def __init__(self, db, port, rust_log, log_path, **settings):
+    def __init__(self, db, port, rust_log, log_path, binary=None, **settings):
         """`settings` are environment variables; by default the login limits
-        are lifted, as the bench logs in thousands of times from one address."""
+        are lifted, as the bench logs in thousands of times from one address.
+        `binary` runs another build of the server (the events section's baseline)."""
         limits = {"LOGIN_MAX_FAILURES_PER_ADDRESS": "1000000", "LOGIN_MAX_ATTEMPTS_PER_ADDRESS": "1000000"}
         env = dict(os.environ,
                    DATABASE_URL=f"{PG}/{db}", LISTEN_ADDR=f"127.0.0.1:{port}",
@@ -82,7 +90,7 @@ class Server:
         self.url = f"http://127.0.0.1:{port}"
         self.log_path = log_path
         self.log = open(log_path, "w")
-        self.proc = subprocess.Popen([str(SERVER)], env=env, stdout=self.log, stderr=self.log)
+        self.proc = subprocess.Popen([str(binary or SERVER)], env=env, stdout=self.log, stderr=self.log)
         for _ in range(300):
             try:
                 http(self.url + "/readyz", timeout=1)
@@ -762,6 +770,19 @@ def main():
                         help="run only the search section (written to --search-output)")
     parser.add_argument("--no-search", action="store_true", help="leave the search section out of a full run")
     parser.add_argument("--search-output", default=str(BENCH / "search-results.md"))
+    parser.add_argument("--events-only", action="store_true",
+                        help="run only the events section (written to --events-output): W5 with and without the "
+                             "event log, events appended per second, webhook delivery throughput. Not part of a "
+                             "full run: it builds --baseline-commit's release binary (minutes, cached in /tmp)")
+    parser.add_argument("--baseline-commit", default="0f375e3",
+                        help="the server without the event log, for the events section (default: the parent of "
+                             "25f7617, which added it)")
+    parser.add_argument("--events-webhook-customers", type=int, default=200,
+                        help="customers with a webhook, renamed concurrently (events section)")
+    parser.add_argument("--events-per-customer", type=int, default=20, help="renames of each of them")
+    parser.add_argument("--events-one-customer", type=int, default=500,
+                        help="renames of the one customer whose deliveries are timed alone")
+    parser.add_argument("--events-output", default=str(BENCH / "events-results.md"))
     args = parser.parse_args()
     n = args.customers
     db = "customer_api_bench"
@@ -769,6 +790,10 @@ def main():
     cores = os.cpu_count()
 
     load_at_start = os.getloadavg()[0]
+    if args.events_only:
+        run_events(args, workdir, cores)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
     if args.search_only:
         run_search(args, workdir, cores)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -989,6 +1014,536 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
     print(text)
     Path(args.output).write_text(text)
     log(f"wrote {args.output}")
+
+
+# The events section (issue 13): what the event log costs createCustomer
+# (W5 against the server without it, built from --baseline-commit), the
+# events appended while creating, and webhook delivery throughput to a
+# receiver on 127.0.0.1. Opt-in (`--events-only`): it builds a second server.
+
+EVENTS_DB = "customer_api_bench_events"
+EVENTS_BASELINE_DB = "customer_api_bench_events_baseline"
+WEBHOOKS_DB = "customer_api_bench_webhooks"
+CREATE_HOOKED = ("mutation($u: String!, $p: String!, $uri: String!) { createCustomer(input: {username: $u, "
+                 "password: $p, name: \"Hooked\", webhookMethod: POST, webhookUri: $uri}) "
+                 "{ customer { id webhookSecret } } }")
+RENAME = "mutation($id: UUID!, $name: String!) { updateCustomer(input: {id: $id, name: $name}) { customer { id } } }"
+
+
+def baseline_binary(commit):
+    """The release binary of `commit`, built once from a git worktree in
+    /tmp with a target directory of its own (the project's is untouched)."""
+    full = run(["git", "-C", str(ROOT), "rev-parse", "--verify", commit + "^{commit}"]).stdout.strip()
+    short = full[:7]
+    target = Path(tempfile.gettempdir()) / f"bench-baseline-target-{short}"
+    binary = target / "release" / "customer-api"
+    if binary.exists():
+        log(f"events: baseline {short}: using {binary}")
+        return binary, short
+    tree = Path(tempfile.gettempdir()) / f"bench-baseline-{short}"
+    if not tree.exists():
+        run(["git", "-C", str(ROOT), "worktree", "add", "--detach", str(tree), full])
+    log(f"events: building the baseline {short} in {tree} (release, a few minutes)")
+    started = time.monotonic()
+    subprocess.run(["cargo", "build", "--release", "--quiet"], cwd=tree, check=True,
+                   env=dict(os.environ, CARGO_TARGET_DIR=str(target)))
+    log(f"events: built the baseline in {time.monotonic() - started:.0f} s")
+    return binary, short
+
+
+def admin_token(server):
+    return server.gql(f'mutation {{ login(input: {{username: "admin", password: "{ADMIN_PASSWORD}"}}) '
+                      f'{{ token }} }}')["login"]["token"]
+
+
+def count(db, table):
+    return int(psql(db, f"SELECT count(*) FROM {table}"))
+
+
+def prepare_events_db(db, binary, n, port, log_path):
+    """A database of the server's own migrations, loaded with bench/load.sql;
+    then one createCustomer with the SQL log on: the transaction it sends."""
+    psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {db}")
+    server = Server(db, port, "warn,customer_api::sql=trace", log_path, binary=binary)
+    try:
+        admin_hash = psql(db, "SELECT password_hash FROM agents WHERE username = 'admin'")
+        run(["psql", f"{PG}/{db}", "-q", "-v", f"n={n}", "-v", f"hash={admin_hash}", "-f", str(BENCH / "load.sql")])
+        # bench/load.sql gives most customers a webhook on hooks.example.com:
+        # renaming them would queue deliveries there. Nothing leaves this machine.
+        psql(db, "UPDATE customers SET webhook_uri = '' WHERE webhook_uri <> ''")
+        token = admin_token(server)
+        time.sleep(0.3)
+        since = len(log_path.read_text())
+        server.gql(W5, {"u": "bench-capture", "p": "bench-password"}, token)
+        time.sleep(0.3)
+        statements = captured_sql(log_path, since)
+    finally:
+        server.stop()
+    # The transaction that inserts the customer, without what the server's
+    # background tasks (the webhook worker's claims) sent meanwhile.
+    begin = max(i for i, s in enumerate(statements) if s == "BEGIN" and
+                any(x.startswith('INSERT INTO "customers"') for x in statements[i:]))
+    end = statements.index("COMMIT", begin)
+    transaction = [s for s in statements[begin:end + 1] if "webhook_deliveries" not in s]
+    log(f"events: {db}: a create sends {len(transaction)} statements: "
+        + "; ".join(s.split(" (")[0].split(" RETURNING")[0] for s in transaction))
+    psql(db, "VACUUM ANALYZE")
+    return transaction
+
+
+def sql_literals(db, table, where, order=""):
+    """Each row's columns as SQL literals with their types, for pgbench."""
+    columns = psql(db, f"SELECT string_agg(attname || ':' || format_type(atttypid, atttypmod), E'\\x1f' ORDER BY attnum) "
+                       f"FROM pg_attribute WHERE attrelid = '{table}'::regclass AND attnum > 0 AND NOT attisdropped")
+    names = [c.split(":", 1) for c in columns.split("\x1f")]
+    select = ", ".join(f"quote_nullable({name}::text)" for name, _ in names)
+    rows = run(["psql", f"{PG}/{db}", "-Atq", "-F", "\x1f", "-v", "ON_ERROR_STOP=1",
+                "-c", f"SELECT {select} FROM {table} WHERE {where} {order}"]).stdout.splitlines()
+    return [{name: f"{value}::{kind}" for (name, kind), value in zip(names, row.split("\x1f"))} for row in rows]
+
+
+def create_script(db, transaction, without_events=False):
+    """The create transaction as a pgbench script: the captured row's values
+    written in, but new ids and username on every run (from one random
+    number, as W3's script builds ids) and the time of the run."""
+    customer = sql_literals(db, "customers", "username = 'bench-capture'")[0]
+    cid = customer["id"].split("::")[0]
+    rows = {"customers": [customer], "agents": sql_literals(db, "agents", f"customer_id = {cid}")}
+    if to_regclass(db, "events"):
+        rows["events"] = sql_literals(db, "events", f"customer_id = {cid}", "ORDER BY id")
+    uuid = lambda prefix: f"('ffffffff-0000-4000-{prefix}-' || lpad(to_hex(:r::bigint), 12, '0'))::uuid"
+    unique = {"customers": uuid("a000"), "agents": uuid("b000")}
+    seen = {}
+    lines = ["\\set r random(1, 281474976710655)"]
+    for statement in transaction:
+        match = re.match(r'INSERT INTO "(\w+)" \(([^)]*)\) VALUES \(([^)]*)\)', statement)
+        if not match:
+            if placeholders(statement):
+                raise ValueError(f"a statement other than an INSERT takes binds: {statement[:80]}")
+            lines.append(statement + ";")
+            continue
+        table = match.group(1)
+        if without_events and table == "events":
+            continue
+        index = seen[table] = seen.get(table, -1) + 1
+        row = rows[table][index]
+        values = {}
+        for column, value in zip(match.group(2).split(", "), match.group(3).split(", ")):
+            column = column.strip('"')
+            if not value.startswith("$"):
+                continue
+            if column == "id":
+                values[value] = unique.get(table) or uuid(f"c{index:03d}")
+            elif column == "customer_id":
+                values[value] = unique["customers"]
+            elif column == "username":
+                values[value] = "'pgbench-' || :r::text"
+            elif column == "tm_create":
+                values[value] = "now()"
+            else:
+                values[value] = row[column]
+        if sorted(int(v[1:]) for v in values) != placeholders(statement):
+            raise ValueError(f"cannot fill in the binds of {statement[:80]}")
+        # In one pass: a value written in (a password hash) may hold "$2".
+        statement = re.sub(r"\$\d+", lambda bind: values[bind.group(0)], statement)
+        lines.append(statement + ";")
+    return "\n".join(lines) + "\n", sum(1 for l in lines if l.endswith(";"))
+
+
+def to_regclass(db, table):
+    return psql(db, f"SELECT to_regclass('{table}') IS NOT NULL") == "t"
+
+
+def write_run(server, db, token, args, tag, with_events, workload):
+    """A write workload as the main table measures W5 (args.connections,
+    warm-up, then args.duration), with the customers and events appended
+    meanwhile, counted in the database before and after."""
+    body, options = workload
+    wrk(server, body, args.connections, args.warmup, token=token, tag=tag + "w", **options)
+    before = dict(statements=server.statements(), customers=count(db, "customers"),
+                  events=count(db, "events") if with_events else 0)
+    result = wrk(server, body, args.connections, args.duration, token=token, tag=tag, **options)
+    after = dict(statements=server.statements(), customers=count(db, "customers"),
+                 events=count(db, "events") if with_events else 0)
+    seconds = result["duration_us"] / 1e6
+    result.update(connections=args.connections,
+                  statements=(after["statements"] - before["statements"]) / max(result["requests"], 1),
+                  created=after["customers"] - before["customers"],
+                  events=after["events"] - before["events"])
+    result["events_per_second"] = result["events"] / seconds
+    # A create commits its customer and its events together, so this ratio
+    # is exact whatever was in flight when the counts were taken.
+    result["events_per_create"] = result["events"] / max(result["created"], 1)
+    result["events_per_request"] = result["events"] / max(result["requests"], 1)
+    log(f"{tag}: {result['rps']:.1f} req/s, p50 {result['p50_ms']:.1f} ms, p99 {result['p99_ms']:.1f} ms, "
+        f"{result['statements']:.2f} statements/request, {result['created']} customers and {result['events']} "
+        f"events appended ({result['events_per_second']:.1f} events/s), {result['errors']} errors")
+    if result["errors"]:
+        raise SystemExit(f"{tag}: {result['errors']} failed requests")
+    return result
+
+
+class Receiver:
+    """A webhook receiver on 127.0.0.1: answers 204 to every request, counts
+    them and the distinct X-VoIPBIN-Event-Id, and checks each signature
+    against the secret of the customer its path names (/hook/<customer id>)."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.requests, self.ids, self.bad_signatures, self.secrets = 0, set(), 0, {}
+        receiver = self
+
+        class Handler(httpserver.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def do_POST(self):
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                secret = receiver.secrets.get(self.path.rsplit("/", 1)[-1], "")
+                expected = "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+                good = hmac.compare_digest(expected, self.headers.get("X-VoIPBIN-Signature", ""))
+                with receiver.lock:
+                    receiver.requests += 1
+                    receiver.ids.add(self.headers.get("X-VoIPBIN-Event-Id"))
+                    receiver.bad_signatures += not good
+                self.send_response(204)
+                self.end_headers()
+
+            do_PUT = do_GET = do_DELETE = do_POST
+
+            def log_message(self, *_):
+                pass
+
+        self.httpd = httpserver.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.port = self.httpd.server_address[1]
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def snapshot(self):
+        with self.lock:
+            return self.requests, len(self.ids), self.bad_signatures
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def gql_pool(server, token, bodies, threads):
+    """Sends each body once, `threads` at a time, each thread on a keep-alive
+    connection of its own; raises on any error."""
+    port = int(server.url.rsplit(":", 1)[1])
+    local = threading.local()
+
+    def send(body):
+        if not hasattr(local, "connection"):
+            local.connection = httpclient.HTTPConnection("127.0.0.1", port, timeout=60)
+        local.connection.request("POST", "/graphql", body=json.dumps(body).encode(),
+                                 headers={"Content-Type": "application/json", "Authorization": f"Bearer {token}"})
+        answer = json.loads(local.connection.getresponse().read())
+        if answer.get("errors"):
+            raise SystemExit(f"GraphQL error: {answer['errors']}")
+        return answer["data"]
+
+    with ThreadPoolExecutor(threads) as pool:
+        return list(pool.map(send, bodies))
+
+
+def delivery_counts(db, since):
+    """Deliveries of events appended after `since` (a database timestamp), by state."""
+    rows = psql(db, f"SELECT state, count(*) FROM webhook_deliveries WHERE tm_create > '{since}' GROUP BY state")
+    return {state: int(n) for state, n in (line.split("|") for line in rows.splitlines())}
+
+
+def until_delivered(db, since, receiver, receiver_before, total, timeout):
+    """Waits for the receiver to have `total` more requests and the queue to
+    say `total` delivered; returns the time the queue said so."""
+    deadline = time.monotonic() + timeout
+    while receiver.snapshot()[0] - receiver_before < total and time.monotonic() < deadline:
+        time.sleep(0.01)
+    while time.monotonic() < deadline:
+        counts = delivery_counts(db, since)
+        if counts.get("failed"):
+            raise SystemExit(f"webhooks: {counts['failed']} deliveries failed; see the server's log")
+        if counts.get("delivered", 0) >= total:
+            return time.monotonic()
+        time.sleep(0.05)
+    raise SystemExit(f"webhooks: not all {total} deliveries were delivered within {timeout} s: {delivery_counts(db, since)}")
+
+
+def renames(customers, per_customer, tag):
+    """per_customer renames of each customer, round-robin over the customers."""
+    return [{"query": RENAME, "variables": {"id": c, "name": f"Hooked {tag} {k}"}}
+            for k in range(per_customer) for c in customers]
+
+
+def live_deliveries(db, server, token, receiver, customers, per_customer, threads, label):
+    """Renames through the API while the server delivers; deliveries/s from
+    the first rename to the moment the queue has them all delivered."""
+    since = psql(db, "SELECT now()")
+    before = receiver.snapshot()
+    events_before = count(db, "events")
+    bodies = renames(customers, per_customer, label)
+    started = time.monotonic()
+    gql_pool(server, token, bodies, threads)
+    generated = time.monotonic() - started
+    total = len(bodies)
+    done = until_delivered(db, since, receiver, before[0], total, timeout=max(120, total))
+    seconds = done - started
+    time.sleep(0.5)
+    after = receiver.snapshot()
+    result = dict(label=label, customers=len(customers), events=count(db, "events") - events_before, total=total,
+                  generated_seconds=generated, seconds=seconds, rate=total / seconds,
+                  received=after[0] - before[0], distinct=after[1] - before[1], bad=after[2] - before[2],
+                  delivered=delivery_counts(db, since).get("delivered", 0), threads=threads)
+    log(f"webhooks {label}: {total} renames in {generated:.1f} s, all delivered after {seconds:.1f} s: "
+        f"{result['rate']:.0f} deliveries/s; receiver {result['received']} requests, {result['distinct']} event ids, "
+        f"{result['bad']} bad signatures")
+    return result
+
+
+def backlog_deliveries(args, workdir, receiver, customers, per_customer, threads, label):
+    """The renames queued by a server that does not deliver, then sent by
+    one that does, from its start: delivery alone, without the renames
+    competing for the cores. Timed from the first claim to the last
+    settlement, by the database's clock."""
+    server = Server(WEBHOOKS_DB, args.port, "warn", workdir / "webhooks-queue.log",
+                    WEBHOOK_DELIVERY="false", WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
+    try:
+        since = psql(WEBHOOKS_DB, "SELECT now()")
+        bodies = renames(customers, per_customer, label)
+        started = time.monotonic()
+        gql_pool(server, admin_token(server), bodies, threads)
+        generated = time.monotonic() - started
+    finally:
+        server.stop()
+    before = receiver.snapshot()
+    started = time.monotonic()
+    server = Server(WEBHOOKS_DB, args.port, "warn", workdir / "webhooks-backlog.log",
+                    WEBHOOK_DELIVERY="true", WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
+    try:
+        until_delivered(WEBHOOKS_DB, since, receiver, before[0], len(bodies), timeout=max(120, len(bodies)))
+        wall = time.monotonic() - started
+    finally:
+        server.stop()
+    time.sleep(0.5)
+    after = receiver.snapshot()
+    window = float(psql(WEBHOOKS_DB, "SELECT extract(epoch FROM max(tm_update) - min(last_attempt_at)) "
+                                     f"FROM webhook_deliveries WHERE tm_create > '{since}'"))
+    attempts = int(psql(WEBHOOKS_DB, f"SELECT max(attempts) FROM webhook_deliveries WHERE tm_create > '{since}'"))
+    result = dict(label=label + ", queued backlog", customers=len(customers), total=len(bodies),
+                  generated_seconds=generated, seconds=window, wall=wall, rate=len(bodies) / window,
+                  received=after[0] - before[0], distinct=after[1] - before[1], bad=after[2] - before[2],
+                  delivered=delivery_counts(WEBHOOKS_DB, since).get("delivered", 0), attempts=attempts,
+                  threads=threads, backlog=True)
+    log(f"webhooks {result['label']}: {len(bodies)} delivered in {window:.1f} s from the first claim "
+        f"({wall:.1f} s from starting the server): {result['rate']:.0f} deliveries/s; receiver "
+        f"{result['received']} requests, {result['distinct']} event ids, {result['bad']} bad signatures")
+    return result
+
+
+def webhook_section(args, workdir):
+    psql("postgres", f"DROP DATABASE IF EXISTS {WEBHOOKS_DB} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {WEBHOOKS_DB}")
+    receiver = Receiver()
+    rows, ids = [], []
+    server = Server(WEBHOOKS_DB, args.port, "warn", workdir / "webhooks.log",
+                    WEBHOOK_DELIVERY="true", WEBHOOK_ALLOW_PRIVATE_TARGETS="true")
+    try:
+        token = admin_token(server)
+        n = args.events_webhook_customers + 1
+        created = gql_pool(server, token, [
+            {"query": CREATE_HOOKED, "variables": {"u": f"hooked-{i}", "p": "bench-password",
+                                                   "uri": f"http://127.0.0.1:{receiver.port}/hook/{i}"}}
+            for i in range(n)], 8)
+        for i, data in enumerate(created):
+            customer = data["createCustomer"]["customer"]
+            receiver.secrets[str(i)] = customer["webhookSecret"]
+            ids.append(customer["id"])
+        # Their customer_created and agent_created deliveries go first.
+        until_delivered(WEBHOOKS_DB, "-infinity", receiver, 0, 2 * n, timeout=300)
+        log(f"webhooks: {n} customers created with webhooks to 127.0.0.1:{receiver.port}; their "
+            f"{2 * n} creation events delivered")
+        many, one = ids[:-1], ids[-1:]
+        cases = (("many customers", many, args.events_per_customer, 16),
+                 ("one customer", one, args.events_one_customer, 1))
+        for label, customers, per, threads in cases:
+            rows.append(live_deliveries(WEBHOOKS_DB, server, token, receiver, customers, per, threads, label))
+    finally:
+        server.stop()
+    for label, customers, per, threads in cases:
+        rows.append(backlog_deliveries(args, workdir, receiver, customers, per, threads, label))
+    receiver.stop()
+    psql("postgres", f"DROP DATABASE IF EXISTS {WEBHOOKS_DB} WITH (FORCE)")
+    return rows
+
+
+def events_section(args, workdir):
+    baseline, short = baseline_binary(args.baseline_commit)
+    head = run(["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"]).stdout.strip()
+    n = args.customers
+    servers = {"baseline": (baseline, EVENTS_BASELINE_DB, args.port + 1), "current": (SERVER, EVENTS_DB, args.port)}
+    transactions = {}
+    for name, (binary, db, port) in servers.items():
+        log(f"events: {name}: {db} with {n} customers")
+        transactions[name] = prepare_events_db(db, binary, n, port, workdir / f"events-{name}-capture.log")
+    running = {name: Server(db, port, "info", workdir / f"events-{name}.log", binary=binary)
+               for name, (binary, db, port) in servers.items()}
+    create = ({"query": W5, "variables": {"u": "__USERNAME__", "p": "bench-password"}}, dict(mode="unique_username"))
+    rename = ({"query": RENAME, "variables": {"id": "__ID__", "name": "Renamed"}},
+              dict(mode="random_customer", max_id=n))
+    runs = {"baseline": [], "current": [], "rename_baseline": [], "rename_current": []}
+    try:
+        tokens = {name: admin_token(server) for name, server in running.items()}
+        for key, workload in (("", create), ("rename_", rename)):
+            for round_ in (1, 2):
+                for name in ("baseline", "current"):
+                    tag = f"{'W5' if not key else 'rename'} {name} {round_}".replace(" ", "-")
+                    runs[key + name].append(write_run(running[name], servers[name][1], tokens[name], args, tag,
+                                                      name == "current", workload))
+    finally:
+        for server in running.values():
+            server.stop()
+    pg = {}
+    scripts = {}
+    try:
+        scripts["baseline"] = (EVENTS_BASELINE_DB, *create_script(EVENTS_BASELINE_DB, transactions["baseline"]))
+        scripts["current"] = (EVENTS_DB, *create_script(EVENTS_DB, transactions["current"]))
+        scripts["current_no_events"] = (EVENTS_DB, *create_script(EVENTS_DB, transactions["current"], True))
+    except ValueError as error:
+        log(f"events: no pgbench of the create transaction: {error}")
+        scripts = {}
+    for name, (db, text, statements) in scripts.items():
+        pg[name] = pgbench(db, f"create_{name}", text, {}, args, workdir)
+        pg[name]["statements"] = statements
+        pg[name]["script"] = text
+    # What the events INSERTs cost without their NOTIFY (a diagnostic, on
+    # this database only, which is dropped next).
+    notify_trigger = "events_notify_appended"
+    if scripts and psql(EVENTS_DB, f"SELECT count(*) FROM pg_trigger WHERE tgname = '{notify_trigger}'") == "1":
+        psql(EVENTS_DB, f"ALTER TABLE events DISABLE TRIGGER {notify_trigger}")
+        db, text, statements = scripts["current"]
+        pg["current_no_notify"] = pgbench(db, "create_current_no_notify", text, {}, args, workdir)
+        pg["current_no_notify"]["statements"] = statements
+    for db in (EVENTS_DB, EVENTS_BASELINE_DB):
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    webhooks = webhook_section(args, workdir)
+    built = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(SERVER.stat().st_mtime))
+    return dict(baseline=short, head=head, built=built, runs=runs, transactions=transactions, pg=pg, webhooks=webhooks)
+
+
+def events_report(ev, args, cores, loads):
+    best = {name: max(runs, key=lambda x: x["rps"]) for name, runs in ev["runs"].items()}
+    ratio = best["current"]["rps"] / best["baseline"]["rps"]
+    rename_ratio = best["rename_current"]["rps"] / best["rename_baseline"]["rps"]
+    base, cur = f"baseline ({ev['baseline']})", "current"
+    lines = [
+        machine_line(cores) + f" Release builds: current = target/release/customer-api, built {ev['built']} from "
+        f"this working tree (HEAD {ev['head']} at the run), "
+        f"baseline = {ev['baseline']}, the same server without the event log (--baseline-commit). Each on a "
+        f"database of its own migrations with {args.customers} customers (bench/load.sql, webhook URIs cleared), "
+        f"both servers running throughout. Every run is {args.duration} s after {args.warmup} s of warm-up, "
+        f"alternately (baseline, current, baseline, current). "
+        f"Load average (1 min) when the section started and ended: {loads[0]:.1f}, {loads[1]:.1f}.",
+        "",
+        "W5 (createCustomer, as in the main table: argon2 hash included) with and without the event log, then "
+        "the same for `updateCustomer` renaming a random customer (no argon2: the write path alone). Events "
+        "appended are counted in the database (`count(*)`) before and after each run:",
+        "",
+        "| Workload | Server | Run | Connections | req/s | p50 ms | p99 ms | SQL statements/request | "
+        "Customers created | Events appended | Events/s | Events per create (per request) |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+    ]
+    for key, workload in (("", "W5 createCustomer"), ("rename_", "updateCustomer (rename)")):
+        for name in ("baseline", "current"):
+            for i, x in enumerate(ev["runs"][key + name], 1):
+                per = (f"{x['events_per_create']:.2f}" if not key else f"({x['events_per_request']:.2f})")
+                events = (f"{x['events']} | {x['events_per_second']:.1f} | {per}" if name == "current" else "0 | 0 | 0")
+                lines.append(f"| {workload} | {base if name == 'baseline' else cur} | {i} | {x['connections']} | "
+                             f"{x['rps']:.1f} | {x['p50_ms']:.1f} | {x['p99_ms']:.1f} | {x['statements']:.2f} | "
+                             f"{x['created']} | {events} |")
+    lines += ["", "| Ratio | Measured | Target |", "|---|---|---|",
+              f"| W5 current / baseline (req/s, best of 2 each) | {ratio:.2f} | >= 0.90 |",
+              f"| updateCustomer current / baseline (req/s, best of 2 each) | {rename_ratio:.2f} | |"]
+    pg = ev["pg"]
+    if pg:
+        lines.append(f"| pgbench create transaction, current / baseline (tx/s) | "
+                     f"{pg['current']['rps'] / pg['baseline']['rps']:.2f} | |")
+    b, c = best["baseline"], best["current"]
+    lines += ["", f"- W5, best of 2: baseline {b['rps']:.1f} req/s (p50 {b['p50_ms']:.0f} ms, p99 {b['p99_ms']:.0f} ms), "
+                  f"current {c['rps']:.1f} req/s (p50 {c['p50_ms']:.0f} ms, p99 {c['p99_ms']:.0f} ms); the current "
+                  f"server appended {c['events_per_second']:.1f} events/s alongside, {c['events_per_create']:.2f} per "
+                  f"create (`customer_created` and `agent_created`). W5 is bound by argon2 (one hash per create, on a "
+                  f"pool of one thread per core), which hides the SQL; the rename rows and the pgbench rows below "
+                  f"show what the event log costs the database.",
+              "- SQL statements/request counts every statement the server ran during the run over the requests "
+              "answered: the current server's webhook worker also polls the queue (one statement every "
+              "`WEBHOOK_POLL_INTERVAL_MS`, 500 ms)."]
+    lines += ["", "The SQL of one createCustomer, captured from the server's statement log "
+                  "(`RUST_LOG=customer_api::sql=trace`):", "",
+              "| Server | Statements | The transaction |", "|---|---|---|"]
+    for name in ("baseline", "current"):
+        statements = ev["transactions"][name]
+        what = "; ".join(s.split(" (")[0].split(" RETURNING")[0].replace('"', "") for s in statements)
+        lines.append(f"| {base if name == 'baseline' else cur} | {len(statements)} | {what} |")
+    if pg:
+        lines += ["", f"That transaction alone, with pgbench -M prepared at {args.connections} connections "
+                      f"({args.duration} s after {args.warmup} s of warm-up): the captured statements with the "
+                      f"captured create's values written in, a new id and username per run, and `now()` for the "
+                      f"events' time (the events' triggers fire as they do for the server: the webhook queue "
+                      f"lookup{', and NOTIFY at commit' if 'current_no_notify' in pg else ''}):", "",
+                  "| Transaction | Statements | tx/s | p50 ms | p99 ms |", "|---|---|---|---|---|"]
+        names = {"baseline": f"baseline ({ev['baseline']})", "current": "current",
+                 "current_no_events": "current without its events INSERTs",
+                 "current_no_notify": "current, its events INSERTs without their NOTIFY (trigger disabled)"}
+        for name, x in pg.items():
+            lines.append(f"| {names[name]} | {x['statements']} | {x['rps']:.0f} | {x['p50_ms']:.2f} | {x['p99_ms']:.2f} |")
+    else:
+        lines += ["", "- The create transaction could not be turned into a pgbench script (see the log); "
+                      "SQL statements/request above is the only SQL figure."]
+    lines += ["", "Webhook deliveries to a receiver on 127.0.0.1 (a Python threaded HTTP server in run.py answering "
+                  "204 and checking every signature), from a server started with `WEBHOOK_DELIVERY=true "
+                  "WEBHOOK_ALLOW_PRIVATE_TARGETS=true` and the other webhook settings at their defaults. Each event "
+                  "is an `updateCustomer` rename through the API (one `customer_updated` each), round-robin over "
+                  "customers created through the API with the receiver as `webhookUri`. The server sends up to 32 "
+                  "deliveries at once, one at a time per customer, in order. Live: renames sent while the server "
+                  "delivers, timed from the first rename to the moment `count(*) ... WHERE state = 'delivered'` "
+                  "reached the total (the receiver had them all first). Backlog: the same renames queued by a "
+                  "server with `WEBHOOK_DELIVERY=false`, then sent by a server that delivers, timed from the first "
+                  "claim to the last settlement by the queue's own timestamps (`last_attempt_at`, `tm_update`).",
+              "",
+              "| Case | Customers | Events | Renamed in s (threads) | Delivered after s | Deliveries/s | "
+              "Delivered (queue) | Receiver requests | Distinct event ids | Bad signatures |",
+              "|---|---|---|---|---|---|---|---|---|---|"]
+    for w in ev["webhooks"]:
+        after = (f"{w['seconds']:.1f} from the first claim ({w['wall']:.1f} from starting the server)"
+                 if w.get("backlog") else f"{w['seconds']:.1f}")
+        lines.append(f"| {w['label']} | {w['customers']} | {w['total']} | {w['generated_seconds']:.1f} "
+                     f"({w['threads']}) | {after} | {w['rate']:.0f} | {w['delivered']} | {w['received']} | "
+                     f"{w['distinct']} | {w['bad']} |")
+    live = [w for w in ev["webhooks"] if not w.get("backlog")]
+    if any(w["seconds"] - w["generated_seconds"] < 0.2 * w["seconds"] for w in live):
+        lines += ["", "- Where a live row's deliveries finished within a few tenths of a second of its last "
+                      "rename, delivery kept up with the renames and its rate is theirs (the load generator and "
+                      "the renames share the cores with the deliveries); the backlog rows are the delivery "
+                      "throughput."]
+    lines += ["", f"- The section took {ev['seconds']:.0f} s (building the baseline excluded when it was cached)."]
+    if pg:
+        lines += ["", "The pgbench scripts (the other rows run the current one less its events INSERTs, or with the NOTIFY trigger disabled):", ""]
+        for name in ("baseline", "current"):
+            lines += [f"{names[name]}:", "", "```", pg[name]["script"].rstrip(), "```", ""]
+    return lines
+
+
+def run_events(args, workdir, cores):
+    loads = [os.getloadavg()[0]]
+    started = time.monotonic()
+    ev = events_section(args, workdir)
+    ev["seconds"] = time.monotonic() - started
+    loads.append(os.getloadavg()[0])
+    text = "\n".join(events_report(ev, args, cores, loads)) + "\n"
+    print(text)
+    Path(args.events_output).write_text(text)
+    log(f"wrote {args.events_output}")
 
 
 if __name__ == "__main__":

@@ -36,6 +36,8 @@ pub struct AppInner {
     pub metrics: Metrics,
     /// Subscribers on this server, fed from the event log.
     pub event_hub: Arc<crate::feed::EventHub>,
+    /// Read replicas, their health, and who wrote lately (`db::replicas`).
+    pub replicas: crate::db::replicas::Replicas,
     _listener: ListenerGuard,
 }
 
@@ -95,6 +97,7 @@ impl AppState {
             ));
         }
         let tokens = TokenSigner::new(&secrets, config.token_ttl_seconds)?;
+        let replicas = crate::db::replicas::Replicas::new(&config, &metrics)?;
         let cores = std::thread::available_parallelism().map_or(2, usize::from);
         let login_limiter = LoginLimiter::new(LimiterSettings::of(&config));
         let credentials = CredentialCache::default();
@@ -123,6 +126,7 @@ impl AppState {
             statements,
             metrics,
             event_hub: Default::default(),
+            replicas,
             _listener: listener,
         })))
     }
@@ -132,6 +136,12 @@ impl AppState {
     /// request: a batch of aliased fields waits for its own connections to
     /// come back instead of taking the whole pool from other clients.
     pub async fn conn(&self) -> AppResult<Conn> {
+        self.conn_from(&self.pool).await
+    }
+
+    /// A connection from `pool` (the primary's, or a read replica's) under
+    /// the same per-request share as `conn()`.
+    pub(crate) async fn conn_from(&self, pool: &DbPool) -> AppResult<Conn> {
         let share = REQUEST_CONNECTIONS.try_with(Clone::clone).ok();
         let permit = match share {
             Some(share) => Some(
@@ -143,7 +153,7 @@ impl AppState {
             None => None,
         };
         Ok(Conn {
-            inner: self.pool.get().await?,
+            inner: pool.get().await?,
             _permit: permit,
         })
     }
@@ -188,10 +198,13 @@ where
     tokio::spawn(within_request(work))
 }
 
-/// `work`, made to run in the current request's span, connection share and
-/// request id wherever it is polled (another task, or a blocking thread).
+/// `work`, made to run in the current request's span and trace, connection
+/// share and request id wherever it is polled (another task, or a blocking
+/// thread).
 pub fn within_request<F: Future>(work: F) -> impl Future<Output = F::Output> {
     let work = tracing::Instrument::instrument(work, tracing::Span::current());
+    let work = crate::telemetry::traces::in_current_trace(work);
+    let work = crate::db::replicas::carrying_writes(work);
     let share = REQUEST_CONNECTIONS.try_with(Clone::clone).ok();
     let id = current_request_id();
     async move {

@@ -198,6 +198,25 @@ pub struct Config {
     #[arg(long, env = "DB_POOL_SIZE", default_value_t = 16)]
     pub db_pool_size: usize,
 
+    /// Streaming replicas of that PostgreSQL, comma-separated connection URLs
+    /// (same database name), that serve the reads which tolerate lag. Logs
+    /// name them by number and host only. Unset, every query goes to
+    /// `DATABASE_URL`.
+    #[arg(long, env = "DATABASE_REPLICA_URLS", hide_env_values = true)]
+    pub database_replica_urls: Option<Secret>,
+
+    /// A replica further behind the primary than this, in milliseconds, is
+    /// not read from until it catches up.
+    #[arg(long, env = "REPLICA_MAX_LAG_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(1..=3_600_000))]
+    pub replica_max_lag_ms: u64,
+
+    /// After a credential writes, its reads use only replicas known to have
+    /// replayed that write, for this many milliseconds (otherwise the primary).
+    #[arg(long, env = "READ_YOUR_WRITES_MS", default_value_t = 5_000,
+          value_parser = clap::value_parser!(u64).range(0..=3_600_000))]
+    pub read_your_writes_ms: u64,
+
     /// Most database connections one HTTP request holds at once (its other
     /// fields wait for them), so that one batch cannot take the whole pool.
     #[arg(long, env = "DB_CONNECTIONS_PER_REQUEST", default_value_t = 4,
@@ -303,6 +322,17 @@ impl Config {
     /// The token signing keys, in order; empty when none are configured.
     pub fn token_secrets(&self) -> Vec<Secret> {
         self.token_secret
+            .iter()
+            .flat_map(|s| s.expose().split(','))
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(Secret::new)
+            .collect()
+    }
+
+    /// The read replicas' URLs, in order; empty when none are configured.
+    pub fn replica_urls(&self) -> Vec<Secret> {
+        self.database_replica_urls
             .iter()
             .flat_map(|s| s.expose().split(','))
             .map(str::trim)

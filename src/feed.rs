@@ -1,11 +1,11 @@
 //! The live feed behind subscriptions. While anyone on this server is
 //! subscribed, one follower task reads the event log in commit order
 //! (`event::read_after`: whole transactions, below the oldest one still
-//! running) and fans each event out to the subscribers. It is woken by the
-//! `events` NOTIFY that every appending transaction sends at commit, so an
-//! event committed through any replica reaches the subscribers of every
-//! replica; it also polls, because a long transaction ending can make
-//! earlier commits readable without a notification of its own.
+//! running) every `POLL_INTERVAL` and fans each event out to the
+//! subscribers, so an event committed through any replica reaches the
+//! subscribers of every replica. It polls rather than LISTENs: a NOTIFY
+//! would make every write commit one at a time (see migration 000015), and
+//! a read that finds nothing new is one index probe.
 //!
 //! Nothing is kept for subscribers that are not there: with no subscriber
 //! the follower stops reading and forgets its place, and starts again at
@@ -15,7 +15,6 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures_util::StreamExt;
 use tokio::sync::{Notify, broadcast};
 
 use crate::app::AppState;
@@ -27,18 +26,13 @@ use crate::error::error_chain;
 const BUFFERED_EVENTS: usize = 4096;
 /// Events read from the log at once.
 const READ_BATCH: i64 = 500;
-/// How often the follower reads without a notification.
-const POLL_INTERVAL: Duration = Duration::from_millis(250);
-/// Shows in `pg_stat_activity`.
-const LISTENER_APPLICATION_NAME: &str = "customer-api event listener";
-const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const MIN_BACKOFF: Duration = Duration::from_millis(200);
-const MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// How often the follower reads the log while anyone is subscribed.
+const POLL_INTERVAL: Duration = Duration::from_millis(100);
 
 /// This server's subscribers and what feeds them.
 pub struct EventHub {
     events: broadcast::Sender<Arc<EventRow>>,
-    /// A subscriber arrived, or events were appended.
+    /// A subscriber arrived.
     wake: Arc<Notify>,
     /// Open subscription connections by credential, for the per-credential cap.
     connections: Mutex<HashMap<CredentialId, usize>>,
@@ -104,24 +98,14 @@ impl Drop for ConnectionSlot {
 /// Runs the follower for as long as the server's state lives.
 pub fn spawn_follower(state: &AppState) {
     let hub = state.event_hub.clone();
-    let database_url = state.config.database_url.expose().to_owned();
     let state = state.downgrade();
     tokio::spawn(async move {
         let mut position: Option<LogPosition> = None;
-        let mut listener: Option<AbortOnDrop> = None;
         loop {
             if hub.events.receiver_count() == 0 {
                 position = None;
-                listener = None;
                 hub.wake.notified().await;
                 continue;
-            }
-            if listener.is_none() {
-                listener = Some(spawn_events_listener(
-                    database_url.clone(),
-                    LISTENER_APPLICATION_NAME,
-                    hub.wake.clone(),
-                ));
             }
             let Some(state) = state.upgrade() else { return };
             let full = match read(&state, &hub, &mut position).await {
@@ -133,10 +117,7 @@ pub fn spawn_follower(state: &AppState) {
             };
             drop(state);
             if !full {
-                tokio::select! {
-                    () = hub.wake.notified() => {}
-                    () = tokio::time::sleep(POLL_INTERVAL) => {}
-                }
+                tokio::time::sleep(POLL_INTERVAL).await;
             }
         }
     });
@@ -170,82 +151,4 @@ async fn read(
         let _ = hub.events.send(Arc::new(followed.event));
     }
     Ok(count)
-}
-
-/// Stops the task when dropped.
-pub(crate) struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
-/// Wakes `wake` on every `events` notification (and once whenever the
-/// LISTEN takes effect, for what committed before it), reconnecting with
-/// backoff, until dropped. Only a wake-up: readers of the log poll as well.
-pub(crate) fn spawn_events_listener(
-    database_url: String,
-    application_name: &'static str,
-    wake: Arc<Notify>,
-) -> AbortOnDrop {
-    spawn_wake_up_listener(database_url, "events", application_name, wake)
-}
-
-/// Wakes `wake` on every notification on `channel`, as `spawn_events_listener`.
-pub(crate) fn spawn_wake_up_listener(
-    database_url: String,
-    channel: &'static str,
-    application_name: &'static str,
-    wake: Arc<Notify>,
-) -> AbortOnDrop {
-    AbortOnDrop(tokio::spawn(async move {
-        let mut backoff = MIN_BACKOFF;
-        loop {
-            match listen(&database_url, channel, application_name, &wake).await {
-                Ok(()) => backoff = MIN_BACKOFF,
-                Err(error) => {
-                    tracing::debug!(%error, application_name, "events listener disconnected")
-                }
-            }
-            tokio::time::sleep(backoff).await;
-            backoff = (backoff * 2).min(MAX_BACKOFF);
-        }
-    }))
-}
-
-async fn listen(
-    database_url: &str,
-    channel: &str,
-    application_name: &str,
-    wake: &Notify,
-) -> Result<(), tokio_postgres::Error> {
-    let mut config: tokio_postgres::Config = database_url.parse()?;
-    config.application_name(application_name);
-    let Ok(connected) =
-        tokio::time::timeout(CONNECT_TIMEOUT, config.connect(tokio_postgres::NoTls)).await
-    else {
-        return Ok(());
-    };
-    let (client, mut connection) = connected?;
-    let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
-    let statement = format!("LISTEN {channel}");
-    let listening = client.batch_execute(&statement);
-    tokio::pin!(listening);
-    let mut listened = false;
-    loop {
-        tokio::select! {
-            done = &mut listening, if !listened => {
-                done?;
-                listened = true;
-                wake.notify_one();
-            }
-            message = messages.next() => match message {
-                Some(Ok(tokio_postgres::AsyncMessage::Notification(_))) => wake.notify_one(),
-                Some(Ok(_)) => {}
-                Some(Err(error)) => return Err(error),
-                None => return Ok(()),
-            },
-        }
-    }
 }

@@ -1,7 +1,9 @@
-//! Prometheus metrics, served at `/metrics`: requests by operation and
-//! outcome, their latency, database pool gauges, failed logins, and the
-//! webhook queue (attempts by outcome, its depth and the age of its oldest
-//! pending delivery).
+//! Prometheus metrics, served at `/metrics`: HTTP requests by route
+//! template, method and status, and their latency; GraphQL operations by
+//! operation and outcome, their latency; the build (`build_info`);
+//! database pool gauges, failed logins, and the webhook queue (attempts by
+//! outcome, its depth and the age of its oldest pending delivery); the read
+//! replicas' health, lag and statements.
 
 use std::sync::Arc;
 
@@ -34,12 +36,38 @@ pub struct WebhookOutcomeLabels {
     pub outcome: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRequestLabels {
+    /// The route template (`/v1.0/customers/{id}`), or `unmatched`.
+    pub route: &'static str,
+    pub method: &'static str,
+    pub status: u16,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct HttpRouteLabels {
+    pub route: &'static str,
+    pub method: &'static str,
+}
+
+/// The build's labels: its version, and the commit when the build was
+/// given one (`GIT_COMMIT` at compile time, e.g. by a container build).
+fn build_info_labels() -> Vec<(&'static str, &'static str)> {
+    let mut labels = vec![("version", env!("CARGO_PKG_VERSION"))];
+    if let Some(commit) = option_env!("GIT_COMMIT").filter(|c| !c.is_empty()) {
+        labels.push(("commit", commit));
+    }
+    labels
+}
+
 /// The outcomes a webhook attempt is counted under.
 const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];
 
 #[derive(Clone)]
 pub struct Metrics {
     registry: Arc<Registry>,
+    http_requests: Family<HttpRequestLabels, Counter>,
+    http_request_duration: Family<HttpRouteLabels, Histogram>,
     requests: Family<OperationLabels, Counter>,
     latency: Family<OperationLabels, Histogram>,
     login_failures: Family<LoginFailureLabels, Counter>,
@@ -56,6 +84,15 @@ pub struct Metrics {
     bus_published: Counter,
     bus_lag_seconds: Gauge<f64, std::sync::atomic::AtomicU64>,
     bus_connected: Gauge,
+    replica_healthy: Family<ReplicaLabels, Gauge>,
+    replica_lag_seconds: Family<ReplicaLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
+    replica_statements: Family<ReplicaLabels, Counter>,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReplicaLabels {
+    /// The replica's place in `DATABASE_REPLICA_URLS`, from 0.
+    pub replica: String,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -177,8 +214,53 @@ impl Metrics {
             "Open GraphQL WebSocket connections (subscriptions)",
             websocket_connections.clone(),
         );
+        let replica_healthy = Family::<ReplicaLabels, Gauge>::default();
+        registry.register(
+            "db_replica_healthy",
+            "1 while a read replica serves reads (reachable, and within REPLICA_MAX_LAG_MS)",
+            replica_healthy.clone(),
+        );
+        let replica_lag_seconds =
+            Family::<ReplicaLabels, Gauge<f64, std::sync::atomic::AtomicU64>>::default();
+        registry.register(
+            "db_replica_lag_seconds",
+            "How far a read replica was behind the primary at its last check",
+            replica_lag_seconds.clone(),
+        );
+        let replica_statements = Family::<ReplicaLabels, Counter>::default();
+        registry.register(
+            "db_replica_statements",
+            "SQL statements sent to a read replica",
+            replica_statements.clone(),
+        );
+        let http_requests = Family::<HttpRequestLabels, Counter>::default();
+        registry.register(
+            "http_requests",
+            "HTTP requests served, by route template, method and status",
+            http_requests.clone(),
+        );
+        let http_request_duration =
+            Family::<HttpRouteLabels, Histogram>::new_with_constructor(|| {
+                // 1 ms to ~16 s.
+                Histogram::new(prometheus_client::metrics::histogram::exponential_buckets(
+                    0.001, 2.0, 15,
+                ))
+            });
+        registry.register(
+            "http_request_duration_seconds",
+            "Time to the response's head, by route template and method",
+            http_request_duration.clone(),
+        );
+        let build_info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
+        build_info.get_or_create(&build_info_labels()).set(1);
+        registry.register("build_info", "The running build (always 1)", build_info);
         Self {
+            http_requests,
+            http_request_duration,
             registry: Arc::new(registry),
+            replica_healthy,
+            replica_lag_seconds,
+            replica_statements,
             websocket_connections,
             bus_published,
             bus_lag_seconds,
@@ -207,6 +289,26 @@ impl Metrics {
         };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
+    }
+
+    /// Counts one HTTP request and its time to the response's head.
+    pub fn record_http_request(
+        &self,
+        route: &'static str,
+        method: &'static str,
+        status: u16,
+        seconds: f64,
+    ) {
+        self.http_requests
+            .get_or_create(&HttpRequestLabels {
+                route,
+                method,
+                status,
+            })
+            .inc();
+        self.http_request_duration
+            .get_or_create(&HttpRouteLabels { route, method })
+            .observe(seconds);
     }
 
     /// The counter the password hasher increments for every argon2 run.
@@ -272,6 +374,32 @@ impl Metrics {
 
     pub fn set_bus_connected(&self, connected: bool) {
         self.bus_connected.set(i64::from(connected));
+    }
+
+    /// A replica's health as last checked; `lag_seconds` is left as it was
+    /// when unknown (unreachable).
+    pub fn set_replica_health(&self, replica: usize, healthy: bool, lag_seconds: Option<f64>) {
+        let labels = ReplicaLabels {
+            replica: replica.to_string(),
+        };
+        self.replica_healthy
+            .get_or_create(&labels)
+            .set(i64::from(healthy));
+        let lag = self.replica_lag_seconds.get_or_create(&labels);
+        if let Some(seconds) = lag_seconds {
+            lag.set(seconds);
+        }
+    }
+
+    /// The statement counter of a replica's pool.
+    pub fn replica_statements(&self, replica: usize) -> StatementCounter {
+        StatementCounter(
+            self.replica_statements
+                .get_or_create(&ReplicaLabels {
+                    replica: replica.to_string(),
+                })
+                .clone(),
+        )
     }
 
     /// The text exposition, with the pool gauges read at this moment.

@@ -20,6 +20,7 @@ pub async fn start(config: Config) -> AppResult<AppState> {
     turn.release().await;
     housekeeping(&state).await?;
     spawn_housekeeping(&state);
+    db::replicas::start_checks(&state).await;
     crate::feed::spawn_follower(&state);
     if state.config.webhook_delivery {
         crate::webhooks::spawn_worker(&state)?;

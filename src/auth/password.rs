@@ -11,6 +11,7 @@ use argon2::password_hash::rand_core::OsRng;
 use argon2::password_hash::{PasswordHash, SaltString};
 use argon2::{Argon2, PasswordHasher as _, PasswordVerifier as _};
 use tokio::sync::OnceCell;
+use tracing::Instrument as _;
 
 use crate::error::{AppError, AppResult};
 
@@ -98,6 +99,7 @@ impl PasswordHasher {
                 .map(|hash| hash.to_string())
                 .map_err(|e| AppError::internal(e.to_string()))
         })
+        .instrument(crate::telemetry::traces::argon2_span("hash"))
         .await?
     }
 
@@ -114,6 +116,7 @@ impl PasswordHasher {
                 })
                 .unwrap_or(false)
         })
+        .instrument(crate::telemetry::traces::argon2_span("verify"))
         .await
     }
 

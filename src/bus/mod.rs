@@ -3,9 +3,8 @@
 //! least once, in log order, off the request path.
 //!
 //! - **From the log.** The publisher follows the event log with
-//!   `db::models::event::read_after`, woken by the `events` notification and
-//!   polling besides (a transaction that ends can make events committed
-//!   earlier readable without a notification of its own).
+//!   `db::models::event::read_after`, polling it every `POLL` (no NOTIFY:
+//!   it would make every write commit one at a time).
 //! - **At least once.** Publisher confirms are on; a batch's position is
 //!   stored (`event_bus_cursors`) only after the broker has confirmed every
 //!   message of it. A publisher that dies, or a broker that goes away or
@@ -15,14 +14,13 @@
 //!   renews it while it publishes, and publishes only while its lease is
 //!   certainly its own (counted from before the renewal was sent); another
 //!   replica takes it over once it runs out, or at once when the holder
-//!   stops cleanly. The publisher has database connections of its own, so
+//!   stops cleanly. The publisher has a database connection of its own, so
 //!   it never takes one from requests.
 //!
 //! It uses `lapin` (AMQP 0-9-1, the client RabbitMQ's Rust users use) on the
 //! server's tokio runtime, without its automatic recovery: reconnecting is
 //! done here, from the stored cursor, which is what makes it at least once.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use diesel::QueryResult;
@@ -31,7 +29,7 @@ use futures_util::future::BoxFuture;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
-use tokio::sync::{Mutex, Notify};
+use tokio::sync::Mutex;
 use tokio::time::Instant;
 use uuid::Uuid;
 
@@ -46,13 +44,13 @@ use crate::metrics::Metrics;
 pub const PUBLISHER: &str = "customer-manager";
 /// The one content type of `data`.
 pub const DATA_TYPE: &str = "application/json";
-/// How the publisher's LISTEN connection shows in `pg_stat_activity`.
-pub const LISTENER_APPLICATION_NAME: &str = "customer-api event bus";
+/// How the publisher's database connection shows in `pg_stat_activity`.
+pub const APPLICATION_NAME: &str = "customer-api event bus";
 
 /// Events read, published and confirmed at a time.
 const BATCH: i64 = 500;
-/// Polled this often even without a notification.
-const POLL: Duration = Duration::from_millis(500);
+/// How often the log is read when the last read found nothing.
+const POLL: Duration = Duration::from_millis(250);
 /// How long a lease lasts without renewal: the longest publishing pauses
 /// when its publisher dies without a word (a clean stop hands over at once).
 const LEASE: Duration = Duration::from_secs(10);
@@ -138,22 +136,13 @@ pub fn spawn(state: &AppState) -> AppResult<()> {
         broker,
         metrics: state.metrics.clone(),
         server: state.downgrade(),
-        wake: Arc::new(Notify::new()),
         db: Mutex::new(Db {
             url: state.config.database_url.clone(),
             conn: None,
         }),
         leased_until: std::sync::Mutex::new(Instant::now()),
     };
-    let database_url = state.config.database_url.clone();
-    tokio::spawn(async move {
-        let _listener = crate::feed::spawn_events_listener(
-            database_url.expose().to_owned(),
-            LISTENER_APPLICATION_NAME,
-            publisher.wake.clone(),
-        );
-        publisher.run().await;
-    });
+    tokio::spawn(async move { publisher.run().await });
     Ok(())
 }
 
@@ -167,7 +156,6 @@ struct Publisher {
     metrics: Metrics,
     server: WeakAppState,
     /// Notified when events commit.
-    wake: Arc<Notify>,
     db: Mutex<Db>,
     /// Until when this replica may publish: the lease as last renewed, less
     /// the margin, counted from before the renewal was sent.
@@ -409,8 +397,7 @@ impl Publisher {
             };
             self.record_lag(batch.first());
             let Some(last) = batch.last().map(FollowedEvent::position) else {
-                // Woken by a commit, or by the poll.
-                let _ = tokio::time::timeout(POLL, self.wake.notified()).await;
+                tokio::time::sleep(POLL).await;
                 continue;
             };
             if !self.leased() {
@@ -567,6 +554,19 @@ impl Broker {
     }
 }
 
+/// `url` naming this connection in `pg_stat_activity`.
+fn with_application_name(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) => {
+            parsed
+                .query_pairs_mut()
+                .append_pair("application_name", APPLICATION_NAME);
+            parsed.into()
+        }
+        Err(_) => url.to_owned(),
+    }
+}
+
 /// The publisher's own database connection, opened again after any error.
 struct Db {
     url: Secret,
@@ -581,7 +581,8 @@ impl Db {
         let conn = match &mut self.conn {
             Some(conn) => conn,
             None => {
-                let opening = AsyncPgConnection::establish(self.url.expose());
+                let url = with_application_name(self.url.expose());
+                let opening = AsyncPgConnection::establish(&url);
                 let opened = tokio::time::timeout(DB_TIMEOUT, opening)
                     .await
                     .map_err(|_| AppError::internal("connecting to the database timed out"))?

@@ -3,6 +3,7 @@
 
 pub mod login_limits;
 pub mod models;
+pub mod replicas;
 pub mod schema;
 pub mod shared_count;
 
@@ -32,18 +33,46 @@ impl From<PoolError> for AppError {
     }
 }
 
-struct CountingInstrumentation(StatementCounter);
+struct CountingInstrumentation {
+    counter: StatementCounter,
+    /// The span of the statement under way, with traces on.
+    statement: Option<tracing::Span>,
+}
+
+impl CountingInstrumentation {
+    fn new(counter: StatementCounter) -> Self {
+        Self {
+            counter,
+            statement: None,
+        }
+    }
+}
 
 impl Instrumentation for CountingInstrumentation {
     fn on_connection_event(&mut self, event: InstrumentationEvent<'_>) {
-        if let InstrumentationEvent::StartQuery { query, .. } = event {
-            self.0.increment();
-            if tracing::enabled!(target: "customer_api::sql", tracing::Level::TRACE) {
-                // Bind values may be password hashes: log the SQL text only.
-                let text = query.to_string();
-                let sql = text.split(" -- binds: ").next().unwrap_or_default();
-                tracing::trace!(target: "customer_api::sql", sql, "statement");
+        match event {
+            InstrumentationEvent::StartQuery { query, .. } => {
+                self.counter.increment();
+                let traced = crate::telemetry::traces::enabled();
+                if traced || tracing::enabled!(target: "customer_api::sql", tracing::Level::TRACE) {
+                    // Bind values may be password hashes: the SQL text only.
+                    let text = query.to_string();
+                    let sql = text.split(" -- binds: ").next().unwrap_or_default();
+                    tracing::trace!(target: "customer_api::sql", sql, "statement");
+                    // The server never pipelines statements on one
+                    // connection, so a span still open here is that of a
+                    // statement whose future was dropped: it ends now.
+                    self.statement = traced.then(|| crate::telemetry::traces::sql_span(sql));
+                }
             }
+            InstrumentationEvent::FinishQuery { error, .. } => {
+                if let Some(span) = self.statement.take()
+                    && error.is_some()
+                {
+                    crate::telemetry::traces::sql_failed(&span);
+                }
+            }
+            _ => {}
         }
     }
 }
@@ -88,7 +117,7 @@ pub fn build_pool(
         let counter = counter.clone();
         async move {
             let mut conn = AsyncPgConnection::establish(url).await?;
-            conn.set_instrumentation(CountingInstrumentation(counter));
+            conn.set_instrumentation(CountingInstrumentation::new(counter));
             conn.batch_execute(&format!(
                 "SET statement_timeout = {statement_timeout_ms}; \
                  SET idle_in_transaction_session_timeout = {statement_timeout_ms}"

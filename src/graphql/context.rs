@@ -34,6 +34,11 @@ impl RequestAuth {
             principal: OnceCell::new(),
         })
     }
+
+    /// The caller, if a field has resolved the credential and it was valid.
+    pub fn resolved(&self) -> Option<&Principal> {
+        self.principal.get()?.as_ref().ok()
+    }
 }
 
 /// Attaches what every operation of one request needs.
@@ -44,7 +49,7 @@ pub fn per_request_data(
     client: ClientAddress,
 ) -> async_graphql::Request {
     let loader: GuestAgents = DataLoader::with_cache(
-        GuestAgentLoader::new(state.clone()),
+        GuestAgentLoader::new(state.clone(), auth.clone()),
         crate::app::spawn_for_request,
         HashMapCache::default(),
     );

@@ -22,6 +22,7 @@ use super::limits::{DocumentLimits, Limit};
 use super::{ApiSchema, build_schema};
 use crate::app::AppState;
 use crate::metrics::Metrics;
+use crate::telemetry::traces;
 
 /// Estimated memory of the parsed documents kept for persisted-query
 /// hashes (least recently used go first).
@@ -177,6 +178,10 @@ impl GraphqlExecutor {
         started: Instant,
         operation_name: Option<&str>,
     ) -> Response {
+        let span = traces::graphql_span(
+            prepared.as_ref().map_or("", |p| p.operation.as_str()),
+            operation_name,
+        );
         let (mut response, operation) = match prepared {
             Ok(Prepared {
                 operation,
@@ -184,11 +189,14 @@ impl GraphqlExecutor {
                 to_persist,
                 subscription: _,
             }) => {
-                let response = if heavy {
-                    self.execute_off_the_runtime(request).await
-                } else {
-                    self.0.schema.execute(request).await
-                };
+                let response = traces::in_span(&span, async {
+                    if heavy {
+                        self.execute_off_the_runtime(request).await
+                    } else {
+                        self.0.schema.execute(request).await
+                    }
+                })
+                .await;
                 if let Some((hash, checked)) = to_persist
                     && !refused_before_execution(&response)
                 {
@@ -199,7 +207,8 @@ impl GraphqlExecutor {
             Err(error) => (Response::from_errors(vec![error]), String::new()),
         };
         finish_errors(&mut response);
-        self.observe(&operation, operation_name, &response, started);
+        let outcome = self.observe(&operation, operation_name, &response, started);
+        traces::finish_graphql_span(&span, &outcome);
         response
     }
 
@@ -378,7 +387,7 @@ impl GraphqlExecutor {
         operation_name: Option<&str>,
         response: &Response,
         started: Instant,
-    ) {
+    ) -> String {
         let elapsed = started.elapsed();
         let operation = if refused_before_execution(response) || operation.is_empty() {
             "invalid"
@@ -406,6 +415,7 @@ impl GraphqlExecutor {
             errors = response.errors.len(),
             "graphql operation"
         );
+        outcome
     }
 }
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use async_graphql::dataloader::{DataLoader, HashMapCache, Loader};
 use uuid::Uuid;
 
+use super::context::RequestAuth;
 use crate::app::AppState;
 use crate::db::models::agent::{self, AgentRow};
 use crate::error::AppError;
@@ -18,11 +19,14 @@ pub type GuestAgents = DataLoader<GuestAgentLoader, HashMapCache>;
 /// Guest agents by customer id.
 pub struct GuestAgentLoader {
     state: AppState,
+    /// Whose request it is: guest agents are read where the customers they
+    /// belong to were (a replica, unless the caller wrote lately).
+    auth: Arc<RequestAuth>,
 }
 
 impl GuestAgentLoader {
-    pub fn new(state: AppState) -> Self {
-        Self { state }
+    pub fn new(state: AppState, auth: Arc<RequestAuth>) -> Self {
+        Self { state, auth }
     }
 }
 
@@ -36,10 +40,12 @@ impl Loader<Uuid> for GuestAgentLoader {
         &self,
         customer_ids: &[Uuid],
     ) -> Result<HashMap<Uuid, Option<AgentRow>>, Self::Error> {
-        let mut conn = self.state.conn().await?;
-        let rows = agent::guests_of(&mut conn, customer_ids)
-            .await
-            .map_err(AppError::from)?;
+        let rows = self
+            .state
+            .read(self.auth.resolved(), |mut conn| async move {
+                Ok(agent::guests_of(&mut conn, customer_ids).await?)
+            })
+            .await?;
         let mut found: HashMap<Uuid, Option<AgentRow>> =
             customer_ids.iter().map(|id| (*id, None)).collect();
         for row in rows {

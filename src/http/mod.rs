@@ -1,11 +1,12 @@
 //! The HTTP edge: the listener (`server`), the router that puts the API
 //! surfaces side by side (GraphQL and GraphiQL from `graphql`, REST from
-//! `crate::rest`, the probes), and the layers every request passes:
-//! request id, CORS, the per-request database connection share, and, per
-//! surface, the body limit, the deadline, panic catching and error bodies
-//! in that surface's own shape.
+//! `crate::rest`, the probes), and the layers every request passes: metrics
+//! and traces by route (`observe`), request id, CORS, the per-request
+//! database connection share, and, per surface, the body limit, the
+//! deadline, panic catching and error bodies in that surface's own shape.
 
 mod graphql;
+pub mod observe;
 mod probes;
 mod refusals;
 pub mod request_id;
@@ -15,8 +16,8 @@ mod websocket;
 use std::time::Duration;
 
 use axum::Router;
-use axum::http::{HeaderValue, Method, StatusCode, header};
-use axum::middleware::from_fn;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
+use axum::middleware::{from_fn, from_fn_with_state};
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -28,6 +29,7 @@ use request_id::REQUEST_ID;
 pub fn router(app: AppState) -> Router {
     let connections_per_request = usize::from(app.config.db_connections_per_request);
     let cors = cors_layer(&app.config.cors_allowed_origins);
+    let writes = app.clone();
     let with_metrics = app.config.metrics_listen_addr.is_none();
     // Each surface shapes the refusals of its own guards.
     let graphql = guarded(
@@ -43,16 +45,27 @@ pub fn router(app: AppState) -> Router {
         .layer(from_fn(refusals::close_unless_body_read))
         .layer(cors)
         .layer(from_fn(request_id::request_id))
+        // Records the writes of a request once it is done (read-your-writes).
+        .layer(from_fn(
+            move |request: axum::extract::Request, next: axum::middleware::Next| {
+                let writes = writes.clone();
+                async move {
+                    crate::db::replicas::tracking_writes(&writes, next.run(request)).await
+                }
+            },
+        ))
         .layer(from_fn(
             move |request: axum::extract::Request, next: axum::middleware::Next| {
                 crate::app::with_connection_share(connections_per_request, next.run(request))
             },
         ))
+        .layer(from_fn_with_state(app.metrics.clone(), observe::observe))
 }
 
 /// The operators' routes, for `METRICS_LISTEN_ADDR`: metrics and probes.
 pub fn operations_router(app: AppState) -> Router {
-    probes::routes(app, true)
+    let metrics = app.metrics.clone();
+    probes::routes(app, true).layer(from_fn_with_state(metrics, observe::observe))
 }
 
 /// What bounds every request of a surface, innermost first: the body size
@@ -92,7 +105,9 @@ fn cors_layer(origins: &[String]) -> CorsLayer {
             header::CONTENT_TYPE,
             header::ACCEPT,
             REQUEST_ID.clone(),
+            HeaderName::from_static("traceparent"),
+            HeaderName::from_static("tracestate"),
         ])
-        .expose_headers([REQUEST_ID.clone()])
+        .expose_headers([REQUEST_ID.clone(), HeaderName::from_static("traceparent")])
         .max_age(Duration::from_secs(3600))
 }

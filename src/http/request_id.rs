@@ -40,6 +40,11 @@ pub async fn request_id(mut request: Request, next: Next) -> Response {
         request_id = %id,
         method = %request.method(),
         path = %request.uri().path(),
+        // Only with traces on (see `observe`): joins log lines to the trace.
+        trace_id = request
+            .extensions()
+            .get::<super::observe::TraceId>()
+            .map(|id| id.0.as_str()),
     );
     let mut response =
         crate::app::with_request_id(id.into(), next.run(request).instrument(span)).await;

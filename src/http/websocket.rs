@@ -198,8 +198,8 @@ impl async_graphql::Executor for SocketExecutor {
             .boxed();
         }
         let running = Running(self.session.clone());
-        self.graphql
-            .execute_stream(self.session.attach(request))
+        let answers = self.graphql.execute_stream(self.session.attach(request));
+        crate::db::replicas::tracking_stream_writes(self.session.app.clone(), answers)
             .map(move |response| {
                 let _ = &running;
                 response

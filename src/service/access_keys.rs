@@ -138,7 +138,12 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<AccessKeyRow>> {
     let customer_id = listed_customer(principal, customer_id)?;
-    let rows = rows::page(&mut *state.conn().await?, customer_id, request.window()).await?;
+    let window = request.window();
+    let rows = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(rows::page(&mut conn, customer_id, window).await?)
+        })
+        .await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 
@@ -148,7 +153,11 @@ pub async fn count(
     customer_id: Option<Uuid>,
 ) -> AppResult<i64> {
     let customer_id = listed_customer(principal, customer_id)?;
-    Ok(rows::count_live(&mut *state.conn().await?, customer_id).await?)
+    state
+        .read(Some(principal), |mut conn| async move {
+            Ok(rows::count_live(&mut conn, customer_id).await?)
+        })
+        .await
 }
 
 /// A key's new name and detail; `None` leaves one as it is.
@@ -167,7 +176,12 @@ pub async fn get(
     principal: &Principal,
     id: Uuid,
 ) -> AppResult<Option<AccessKeyRow>> {
-    let Some(row) = rows::find(&mut *state.conn().await?, id).await? else {
+    let found = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(rows::find(&mut conn, id).await?)
+        })
+        .await?;
+    let Some(row) = found else {
         return Ok(None);
     };
     principal.require_customer_admin(row.customer_id)?;

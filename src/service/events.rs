@@ -92,6 +92,9 @@ pub(crate) async fn append(
     kind: EventType,
     resource: Resource<'_>,
 ) -> AppResult<()> {
+    if let Some(actor) = actor {
+        crate::db::replicas::note_write(actor);
+    }
     let row = EventRow {
         id: Uuid::now_v7(),
         type_: kind.as_str().to_owned(),
@@ -170,7 +173,12 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<EventRow>> {
     let selection = filter.selection(principal)?;
-    let rows = event::page(&mut *state.conn().await?, &selection, request.window()).await?;
+    let (selection, window) = (&selection, request.window());
+    let rows = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(event::page(&mut conn, selection, window).await?)
+        })
+        .await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 
@@ -181,7 +189,12 @@ pub async fn count(
     filter: &EventFilter,
 ) -> AppResult<i64> {
     let selection = filter.selection(principal)?;
-    Ok(event::count(&mut *state.conn().await?, &selection).await?)
+    let selection = &selection;
+    state
+        .read(Some(principal), |mut conn| async move {
+            Ok(event::count(&mut conn, selection).await?)
+        })
+        .await
 }
 
 /// Deletes events older than the retention, in batches, so that pruning a

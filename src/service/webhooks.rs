@@ -77,8 +77,12 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<DeliveryRow>> {
     let selection = filter.selection(principal)?;
-    let rows =
-        webhook_delivery::page(&mut *state.conn().await?, &selection, request.window()).await?;
+    let (selection, window) = (&selection, request.window());
+    let rows = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(webhook_delivery::page(&mut conn, selection, window).await?)
+        })
+        .await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 
@@ -89,7 +93,12 @@ pub async fn count(
     filter: &DeliveryFilter,
 ) -> AppResult<i64> {
     let selection = filter.selection(principal)?;
-    Ok(webhook_delivery::count(&mut *state.conn().await?, &selection).await?)
+    let selection = &selection;
+    state
+        .read(Some(principal), |mut conn| async move {
+            Ok(webhook_delivery::count(&mut conn, selection).await?)
+        })
+        .await
 }
 
 /// The latest `MAX_ATTEMPTS_SHOWN` attempts of each of these deliveries,
@@ -129,6 +138,8 @@ pub async fn redeliver(
     event_id: Uuid,
 ) -> AppResult<DeliveryRow> {
     EventFilter::default().selection(principal)?;
+    // It appends no event, which is where other changes note their writer.
+    crate::db::replicas::note_write(principal);
     let mut conn = state.conn().await?;
     let not_found = || AppError::NotFound("event");
     let customer_id = webhook_delivery::event_customer(&mut conn, event_id)

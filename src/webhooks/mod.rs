@@ -16,10 +16,12 @@ use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
 use tokio::sync::Semaphore;
+use tracing::Instrument as _;
 
 use crate::app::{AppState, WeakAppState};
 use crate::db::models::webhook_delivery::{self, ClaimedDelivery, Settlement};
 use crate::error::{AppError, AppResult, error_chain};
+use crate::telemetry::traces;
 
 /// Deliveries one server attempts at once.
 const CONCURRENT_DELIVERIES: usize = 32;
@@ -223,6 +225,15 @@ async fn settle(state: &AppState, delivery: &ClaimedDelivery, outcome: Outcome) 
         ),
         _ => {}
     }
+    traces::finish_webhook_span(
+        &tracing::Span::current(),
+        status,
+        match settlement {
+            Settlement::Delivered => "delivered",
+            Settlement::RetryAt(_) => "retry",
+            Settlement::Failed => "failed",
+        },
+    );
     let status = status.map(i32::from);
     let mut conn = state.conn().await?;
     webhook_delivery::settle(&mut conn, delivery, &settlement, status, error.as_deref()).await?;
@@ -263,17 +274,21 @@ async fn claim_and_send(
             .await
             .map_err(AppError::internal)?;
         let (state, client, settled) = (state.clone(), client.clone(), settled.clone());
-        tokio::spawn(async move {
-            let allow_private = state.config.webhook_allow_private_targets;
-            let outcome = attempt(&client, allow_private, &delivery).await;
-            if let Err(error) = settle(&state, &delivery, outcome).await {
-                // The lease runs out and another attempt follows.
-                tracing::warn!(event_id = %delivery.event_id, error = %error_chain(&error), "could not record a webhook attempt");
+        let span = traces::webhook_span(&delivery.event_id, delivery.attempts);
+        tokio::spawn(
+            async move {
+                let allow_private = state.config.webhook_allow_private_targets;
+                let outcome = attempt(&client, allow_private, &delivery).await;
+                if let Err(error) = settle(&state, &delivery, outcome).await {
+                    // The lease runs out and another attempt follows.
+                    tracing::warn!(event_id = %delivery.event_id, error = %error_chain(&error), "could not record a webhook attempt");
+                }
+                drop(permit);
+                // The customer's next delivery may go now, and there is room.
+                settled.notify_one();
             }
-            drop(permit);
-            // The customer's next delivery may go now, and there is room.
-            settled.notify_one();
-        });
+            .instrument(span),
+        );
     }
     Ok(count)
 }
@@ -282,24 +297,16 @@ async fn claim_and_send(
 pub fn spawn_worker(state: &AppState) -> AppResult<()> {
     let client = client(state)?;
     let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
-    // Queued deliveries NOTIFY at commit, and a settled one may free its
-    // customer's next: either is claimed at once rather than at the next
-    // poll, which remains for retries coming due.
-    let queued = Arc::new(tokio::sync::Notify::new());
-    let listener = crate::feed::spawn_wake_up_listener(
-        state.config.database_url.expose().to_owned(),
-        "webhook_deliveries",
-        "customer-api webhook worker",
-        queued.clone(),
-    );
+    // A settled delivery may free its customer's next one: claimed at once
+    // rather than at the next poll.
+    let settled = Arc::new(tokio::sync::Notify::new());
     let state: WeakAppState = state.downgrade();
     let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
     tokio::spawn(async move {
-        let _listener = listener;
         loop {
             let claimed = {
                 let Some(state) = state.upgrade() else { return };
-                match claim_and_send(&state, &client, &slots, &queued).await {
+                match claim_and_send(&state, &client, &slots, &settled).await {
                     Ok(claimed) => claimed,
                     Err(error) => {
                         tracing::warn!(error = %error_chain(&error), "could not claim webhook deliveries");
@@ -310,7 +317,7 @@ pub fn spawn_worker(state: &AppState) -> AppResult<()> {
             if claimed == 0 {
                 tokio::select! {
                     () = tokio::time::sleep(poll) => {}
-                    () = queued.notified() => {}
+                    () = settled.notified() => {}
                 }
             }
         }

@@ -368,10 +368,10 @@ async fn without_amqp_url_nothing_connects_and_no_cursor_is_kept() {
     let listeners = app
         .count(
             "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND application_name = $1",
-            &[&customer_api::bus::LISTENER_APPLICATION_NAME],
+            &[&customer_api::bus::APPLICATION_NAME],
         )
         .await;
-    assert_eq!(listeners, 0, "no LISTEN connection for the bus");
+    assert_eq!(listeners, 0, "no database connection for the bus");
     assert_eq!(published(&app), 0.0);
     assert!(!connected(&app));
 }

@@ -5,7 +5,7 @@
 //! connection limits, timeouts and drain close sockets with the protocol's
 //! codes.
 
-mod socket;
+pub(crate) mod socket;
 
 use std::collections::HashSet;
 use std::time::Duration;

@@ -87,7 +87,12 @@ pub async fn list(
         CustomerOrder::TmCreateDesc => request.window(),
         CustomerOrder::TmCreateAsc => request.window().reversed(),
     };
-    let rows = customer::page(&mut *state.conn().await?, &selection, window).await?;
+    let selection = &selection;
+    let rows = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(customer::page(&mut conn, selection, window).await?)
+        })
+        .await?;
     Ok(Page::from_overfetched(&request, rows))
 }
 
@@ -101,7 +106,12 @@ pub async fn count(
     principal.require_super_admin()?;
     let selection = filter.selection()?;
     if !selection.is_everything_live() {
-        return Ok(customer::count(&mut *state.conn().await?, &selection).await?);
+        let selection = &selection;
+        return state
+            .read(Some(principal), |mut conn| async move {
+                Ok(customer::count(&mut conn, selection).await?)
+            })
+            .await;
     }
     state
         .customer_count

@@ -155,7 +155,11 @@ pub async fn get(
     id: Uuid,
 ) -> AppResult<Option<CustomerRow>> {
     principal.require_customer_reader(id)?;
-    let found = customer::find(&mut *state.conn().await?, id).await?;
+    let found = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(customer::find(&mut conn, id).await?)
+        })
+        .await?;
     Ok(found.filter(|row| principal.is_super_admin() || !row.is_deleted()))
 }
 
