@@ -129,6 +129,22 @@ static DELETE_CUSTOMER_PAYLOAD: Obj = Obj {
     name: "DeleteCustomerPayload",
     fields: &[("customer", Some(&CUSTOMER))],
 };
+static FREEZE_CUSTOMER_PAYLOAD: Obj = Obj {
+    name: "FreezeCustomerPayload",
+    fields: &[("customer", Some(&CUSTOMER))],
+};
+static RECOVER_CUSTOMER_PAYLOAD: Obj = Obj {
+    name: "RecoverCustomerPayload",
+    fields: &[("customer", Some(&CUSTOMER))],
+};
+static UPDATE_CUSTOMER_PAYLOAD: Obj = Obj {
+    name: "UpdateCustomerPayload",
+    fields: &[("customer", Some(&CUSTOMER))],
+};
+static ROTATE_WEBHOOK_SECRET_PAYLOAD: Obj = Obj {
+    name: "RotateWebhookSecretPayload",
+    fields: &[("webhookSecret", None), ("customer", Some(&CUSTOMER))],
+};
 static CREATE_ACCESS_KEY_PAYLOAD: Obj = Obj {
     name: "CreateAccessKeyPayload",
     fields: &[("accessKey", Some(&ACCESS_KEY)), ("token", None)],
@@ -219,6 +235,28 @@ static DELETE_CUSTOMER_INPUT: InputObj = InputObj {
     name: "DeleteCustomerInput",
     fields: &[arg("id", In::Id(Ids::Customer), true)],
 };
+static FREEZE_CUSTOMER_INPUT: InputObj = InputObj {
+    name: "FreezeCustomerInput",
+    fields: &[arg("id", In::Id(Ids::Customer), true)],
+};
+static RECOVER_CUSTOMER_INPUT: InputObj = InputObj {
+    name: "RecoverCustomerInput",
+    fields: &[arg("id", In::Id(Ids::Customer), true)],
+};
+static UPDATE_CUSTOMER_INPUT: InputObj = InputObj {
+    name: "UpdateCustomerInput",
+    fields: &[
+        arg("id", In::Id(Ids::Customer), false),
+        arg("name", In::Text, false),
+        arg("detail", In::Text, false),
+        arg("webhookMethod", In::Method, false),
+        arg("webhookUri", In::Uri, false),
+    ],
+};
+static ROTATE_WEBHOOK_SECRET_INPUT: InputObj = InputObj {
+    name: "RotateWebhookSecretInput",
+    fields: &[arg("customerId", In::Id(Ids::Customer), true)],
+};
 static CREATE_ACCESS_KEY_INPUT: InputObj = InputObj {
     name: "CreateAccessKeyInput",
     fields: &[
@@ -280,7 +318,7 @@ pub(super) static QUERIES: [Root; 4] = [
     },
 ];
 
-pub(super) static MUTATIONS: [Root; 8] = [
+pub(super) static MUTATIONS: [Root; 12] = [
     Root {
         name: "login",
         weight: 3,
@@ -316,6 +354,30 @@ pub(super) static MUTATIONS: [Root; 8] = [
         weight: 2,
         args: &[arg("input", In::Input(&DELETE_CUSTOMER_INPUT), true)],
         out: &DELETE_CUSTOMER_PAYLOAD,
+    },
+    Root {
+        name: "updateCustomer",
+        weight: 2,
+        args: &[arg("input", In::Input(&UPDATE_CUSTOMER_INPUT), true)],
+        out: &UPDATE_CUSTOMER_PAYLOAD,
+    },
+    Root {
+        name: "freezeCustomer",
+        weight: 1,
+        args: &[arg("input", In::Input(&FREEZE_CUSTOMER_INPUT), true)],
+        out: &FREEZE_CUSTOMER_PAYLOAD,
+    },
+    Root {
+        name: "recoverCustomer",
+        weight: 1,
+        args: &[arg("input", In::Input(&RECOVER_CUSTOMER_INPUT), true)],
+        out: &RECOVER_CUSTOMER_PAYLOAD,
+    },
+    Root {
+        name: "rotateWebhookSecret",
+        weight: 1,
+        args: &[arg("input", In::Input(&ROTATE_WEBHOOK_SECRET_INPUT), true)],
+        out: &ROTATE_WEBHOOK_SECRET_PAYLOAD,
     },
     Root {
         name: "createAccessKey",

@@ -122,10 +122,12 @@ impl World {
         self.alive(&token).await && self.hash_of(&principal.id).await == principal.hash
     }
 
+    /// Deleted or frozen: its agents and keys no longer work, so the next
+    /// cases need a new one.
     async fn deleted(&self, customer: &str) -> bool {
         self.db
             .query_one(
-                "SELECT tm_delete IS NOT NULL FROM customers WHERE id::text = $1",
+                "SELECT tm_delete IS NOT NULL OR tm_freeze IS NOT NULL FROM customers WHERE id::text = $1",
                 &[&customer],
             )
             .await
