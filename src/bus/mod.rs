@@ -23,27 +23,25 @@
 
 use std::time::Duration;
 
-use diesel::QueryResult;
-use diesel_async::{AsyncConnection, AsyncPgConnection};
-use futures_util::future::BoxFuture;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions, ExchangeDeclareOptions};
-use lapin::types::FieldTable;
-use lapin::{BasicProperties, Connection, ConnectionProperties, ExchangeKind};
 use tokio::sync::Mutex;
 use tokio::time::Instant;
 use uuid::Uuid;
 
 use crate::app::{AppState, WeakAppState};
 use crate::config::Secret;
-use crate::db::models::event::{self, EventRow, FollowedEvent, LogPosition};
+use crate::db::models::event::{self, FollowedEvent, LogPosition};
 use crate::db::models::event_bus_cursor;
 use crate::error::{AppError, AppResult, error_chain};
 use crate::metrics::Metrics;
 
-/// Who the platform's consumers see as the publisher (VoIPbin's service name).
-pub const PUBLISHER: &str = "customer-manager";
-/// The one content type of `data`.
-pub const DATA_TYPE: &str = "application/json";
+mod broker;
+mod database;
+mod message;
+
+use broker::{Broker, Outage};
+use database::Db;
+pub use message::{DATA_TYPE, PUBLISHER, broker_host, message_body};
+
 /// How the publisher's database connection shows in `pg_stat_activity`.
 pub const APPLICATION_NAME: &str = "customer-api event bus";
 
@@ -67,50 +65,6 @@ const DB_TIMEOUT: Duration = Duration::from_secs(10);
 const MIN_BACKOFF: Duration = Duration::from_millis(200);
 const MAX_BACKOFF: Duration = Duration::from_secs(10);
 const _: () = assert!(RENEW_EVERY.as_millis() * 2 + LEASE_MARGIN.as_millis() <= LEASE.as_millis());
-
-/// The body of an event's message, VoIPbin's common event shape:
-/// `{"type", "publisher", "data_type", "data"}`.
-pub fn message_body(event_type: &str, data: &serde_json::Value) -> Vec<u8> {
-    #[derive(serde::Serialize)]
-    struct Message<'a> {
-        r#type: &'a str,
-        publisher: &'a str,
-        data_type: &'a str,
-        data: &'a serde_json::Value,
-    }
-    serde_json::to_vec(&Message {
-        r#type: event_type,
-        publisher: PUBLISHER,
-        data_type: DATA_TYPE,
-        data,
-    })
-    .expect("a JSON value always serializes")
-}
-
-/// Persistent, typed, and identified by the event id so that consumers can
-/// drop the duplicates that at-least-once implies.
-fn properties(event: &EventRow) -> BasicProperties {
-    BasicProperties::default()
-        .with_content_type(DATA_TYPE.into())
-        .with_delivery_mode(2)
-        .with_message_id(event.id.to_string().into())
-        .with_timestamp(u64::try_from(event.tm_create.timestamp()).unwrap_or(0))
-        .with_type(event.type_.as_str().into())
-        .with_app_id(PUBLISHER.into())
-}
-
-/// `host:port` of an AMQP URL, for logs: never its user or password.
-/// `None` when it is not an `amqp://` or `amqps://` URL with a host.
-pub fn broker_host(amqp_url: &str) -> Option<String> {
-    let url = url::Url::parse(amqp_url).ok()?;
-    let default_port = match url.scheme() {
-        "amqp" => 5672,
-        "amqps" => 5671,
-        _ => return None,
-    };
-    let host = url.host_str().filter(|host| !host.is_empty())?;
-    Some(format!("{host}:{}", url.port().unwrap_or(default_port)))
-}
 
 /// Starts the publisher when `AMQP_URL` is set; it runs for as long as the
 /// server's state lives. A URL that is not AMQP fails the start-up.
@@ -136,10 +90,7 @@ pub fn spawn(state: &AppState) -> AppResult<()> {
         broker,
         metrics: state.metrics.clone(),
         server: state.downgrade(),
-        db: Mutex::new(Db {
-            url: state.config.database_url.clone(),
-            conn: None,
-        }),
+        db: Mutex::new(Db::new(state.config.database_url.clone())),
         leased_until: std::sync::Mutex::new(Instant::now()),
     };
     tokio::spawn(async move { publisher.run().await });
@@ -430,249 +381,5 @@ impl Publisher {
                 self.record_lag(None);
             }
         }
-    }
-}
-
-/// Logs a trouble at warn once when it starts, at debug while it lasts,
-/// and at info when it ends.
-struct Outage {
-    what: &'static str,
-    exchange: String,
-    since: Option<Instant>,
-}
-
-impl Outage {
-    fn new(what: &'static str, exchange: &str) -> Self {
-        Self {
-            what,
-            exchange: exchange.to_owned(),
-            since: None,
-        }
-    }
-
-    fn failed(&mut self, error: &str) {
-        let exchange = &self.exchange;
-        if self.since.is_none() {
-            self.since = Some(Instant::now());
-            tracing::warn!(%exchange, %error, "{}", self.what);
-        } else {
-            tracing::debug!(%exchange, %error, "{}", self.what);
-        }
-    }
-
-    fn ended(&mut self) {
-        if let Some(since) = self.since.take() {
-            tracing::info!(
-                exchange = %self.exchange,
-                lasted_ms = since.elapsed().as_millis() as u64,
-                "{}: over",
-                self.what.split(';').next().unwrap_or(self.what)
-            );
-        }
-    }
-}
-
-/// A connection to the broker with one confirming channel, on which the
-/// exchange is declared.
-struct Broker {
-    connection: Connection,
-    channel: lapin::Channel,
-}
-
-impl Broker {
-    async fn connect(url: &str, exchange: &str) -> AppResult<Self> {
-        let connecting = async {
-            let properties = ConnectionProperties::default()
-                .with_connection_name(format!("{PUBLISHER} customer-api").into());
-            let connection = Connection::connect(url, properties).await?;
-            let channel = connection.create_channel().await?;
-            channel
-                .confirm_select(ConfirmSelectOptions::default())
-                .await?;
-            channel
-                .exchange_declare(
-                    exchange.into(),
-                    ExchangeKind::Topic,
-                    ExchangeDeclareOptions {
-                        durable: true,
-                        ..ExchangeDeclareOptions::default()
-                    },
-                    FieldTable::default(),
-                )
-                .await?;
-            Ok::<_, lapin::Error>(Self {
-                connection,
-                channel,
-            })
-        };
-        match tokio::time::timeout(CONNECT_TIMEOUT, connecting).await {
-            Ok(connected) => connected.map_err(AppError::internal),
-            Err(_) => Err(AppError::internal("connecting to the broker timed out")),
-        }
-    }
-
-    fn is_connected(&self) -> bool {
-        self.connection.status().connected() && self.channel.status().connected()
-    }
-
-    /// Publishes `batch` in order and waits until the broker has confirmed
-    /// every message of it.
-    async fn publish(&self, exchange: &str, batch: &[FollowedEvent]) -> AppResult<()> {
-        let publishing = async {
-            let mut confirms = Vec::with_capacity(batch.len());
-            for followed in batch {
-                let event = &followed.event;
-                let confirm = self
-                    .channel
-                    .basic_publish(
-                        exchange.into(),
-                        event.type_.as_str().into(),
-                        BasicPublishOptions::default(),
-                        &message_body(&event.type_, &event.data),
-                        properties(event),
-                    )
-                    .await
-                    .map_err(AppError::internal)?;
-                confirms.push(confirm);
-            }
-            for confirm in confirms {
-                let confirmation = confirm.await.map_err(AppError::internal)?;
-                if !confirmation.is_ack() {
-                    return Err(AppError::internal(
-                        "the broker refused a message (nack); publishing it again",
-                    ));
-                }
-            }
-            Ok(())
-        };
-        match tokio::time::timeout(CONFIRM_TIMEOUT, publishing).await {
-            Ok(published) => published,
-            Err(_) => Err(AppError::internal(
-                "the broker did not confirm in time; publishing again",
-            )),
-        }
-    }
-}
-
-/// `url` naming this connection in `pg_stat_activity`.
-fn with_application_name(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut parsed) => {
-            parsed
-                .query_pairs_mut()
-                .append_pair("application_name", APPLICATION_NAME);
-            parsed.into()
-        }
-        Err(_) => url.to_owned(),
-    }
-}
-
-/// The publisher's own database connection, opened again after any error.
-struct Db {
-    url: Secret,
-    conn: Option<AsyncPgConnection>,
-}
-
-impl Db {
-    async fn run<T>(
-        &mut self,
-        query: impl for<'c> FnOnce(&'c mut AsyncPgConnection) -> BoxFuture<'c, QueryResult<T>>,
-    ) -> AppResult<T> {
-        let conn = match &mut self.conn {
-            Some(conn) => conn,
-            None => {
-                let url = with_application_name(self.url.expose());
-                let opening = AsyncPgConnection::establish(&url);
-                let opened = tokio::time::timeout(DB_TIMEOUT, opening)
-                    .await
-                    .map_err(|_| AppError::internal("connecting to the database timed out"))?
-                    .map_err(AppError::internal)?;
-                self.conn.insert(opened)
-            }
-        };
-        match tokio::time::timeout(DB_TIMEOUT, query(conn)).await {
-            Ok(Ok(value)) => Ok(value),
-            Ok(Err(error)) => {
-                self.conn = None;
-                Err(error.into())
-            }
-            Err(_) => {
-                // Cut off mid-statement: the connection's state is unknown.
-                self.conn = None;
-                Err(AppError::internal("a database statement timed out"))
-            }
-        }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_body_is_voipbins_event_shape() {
-        let data = serde_json::json!({"id": "c1", "name": "acme", "nested": {"a": [1, 2]}});
-        let body = message_body("customer_updated", &data);
-        let parsed: serde_json::Value = serde_json::from_slice(&body).unwrap();
-        assert_eq!(
-            parsed,
-            serde_json::json!({
-                "type": "customer_updated",
-                "publisher": "customer-manager",
-                "data_type": "application/json",
-                "data": data,
-            })
-        );
-        let text = String::from_utf8(body).unwrap();
-        assert!(
-            text.starts_with(r#"{"type":"customer_updated","publisher":"customer-manager","data_type":"application/json","data":{"#),
-            "fields in the documented order: {text}"
-        );
-    }
-
-    #[test]
-    fn logs_name_the_broker_by_host_only() {
-        assert_eq!(
-            broker_host("amqp://guest:s3cret@rabbit.internal:5673/%2f").as_deref(),
-            Some("rabbit.internal:5673")
-        );
-        assert_eq!(
-            broker_host("amqps://user:pw@rabbit.example.com/vhost").as_deref(),
-            Some("rabbit.example.com:5671")
-        );
-        assert_eq!(
-            broker_host("amqp://127.0.0.1").as_deref(),
-            Some("127.0.0.1:5672")
-        );
-        assert_eq!(broker_host("http://rabbit:5672"), None);
-        assert_eq!(broker_host("not a url"), None);
-    }
-
-    #[test]
-    fn messages_are_persistent_and_identified_by_the_event() {
-        let event = EventRow {
-            id: Uuid::new_v4(),
-            type_: "agent_created".into(),
-            customer_id: None,
-            actor_id: None,
-            request_id: None,
-            tm_create: chrono::DateTime::from_timestamp(1_700_000_000, 0).unwrap(),
-            data: serde_json::json!({}),
-        };
-        let properties = properties(&event);
-        assert_eq!(properties.delivery_mode(), &Some(2));
-        assert_eq!(
-            properties.message_id().as_ref().map(|id| id.as_str()),
-            Some(event.id.to_string().as_str())
-        );
-        assert_eq!(
-            properties.kind().as_ref().map(|kind| kind.as_str()),
-            Some("agent_created")
-        );
-        assert_eq!(
-            properties.content_type().as_ref().map(|t| t.as_str()),
-            Some("application/json")
-        );
-        assert_eq!(properties.timestamp(), &Some(1_700_000_000));
     }
 }

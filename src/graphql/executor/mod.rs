@@ -10,19 +10,25 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType, Selection};
+use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
-use super::errors::assign_code;
 use super::limits::{DocumentLimits, Limit};
 use super::{ApiSchema, build_schema};
 use crate::app::AppState;
 use crate::metrics::Metrics;
 use crate::telemetry::traces;
+
+mod labels;
+mod responses;
+
+use labels::{RootFields, loggable_operation_name};
+pub use responses::refused_before_execution;
+use responses::{finish_errors, parse_error};
 
 /// Estimated memory of the parsed documents kept for persisted-query
 /// hashes (least recently used go first).
@@ -31,10 +37,6 @@ const PERSISTED_QUERY_BYTES_KEPT: u64 = 16 * 1024 * 1024;
 const PARSED_QUERY_BYTES_KEPT: u64 = 16 * 1024 * 1024;
 /// Documents longer than this are parsed on a blocking thread.
 const PARSE_IN_PLACE_BYTES: usize = 8 * 1024;
-/// Errors one response carries at most; the rest are summed up in one more.
-/// Invalid documents can draw an error per token, and nobody reads the 21st.
-pub const MAX_ERRORS_PER_RESPONSE: usize = 20;
-
 /// A document that passed the limits, with the memory it is estimated to
 /// hold (its text and its tree), for weighing it in the caches.
 #[derive(Clone)]
@@ -419,17 +421,6 @@ impl GraphqlExecutor {
     }
 }
 
-/// The client's `operationName` as it may appear in a log line: a GraphQL
-/// name (letters, digits, `_`) of at most 64 characters, else `"invalid"`.
-/// It is what people search logs for, and it is chosen by the client.
-fn loggable_operation_name(name: Option<&str>) -> Option<&str> {
-    let name = name?;
-    let valid = (1..=64).contains(&name.len())
-        && name.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
-        && name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-    Some(if valid { name } else { "invalid" })
-}
-
 struct Prepared {
     operation: String,
     heavy: bool,
@@ -437,46 +428,6 @@ struct Prepared {
     subscription: bool,
     /// A document sent with its persisted-query hash, to keep once it validated.
     to_persist: Option<(String, Checked)>,
-}
-
-/// Failed before execution: unparsable, over a limit, or invalid (no data,
-/// and no error belongs to a field).
-pub fn refused_before_execution(response: &Response) -> bool {
-    response.data == async_graphql::Value::Null
-        && response.is_err()
-        && response.errors.iter().all(|e| e.path.is_empty())
-}
-
-/// A parse error with its position and reason only: pest's own message
-/// quotes the offending line, which may hold a password in a literal.
-fn parse_error(error: async_graphql::parser::Error) -> ServerError {
-    use async_graphql::parser::Error;
-    let positions: Vec<async_graphql::Pos> = error.positions().collect();
-    let message = match &error {
-        Error::Syntax { message, .. } => {
-            // pest ends its message with `= expected …` (grammar rule names).
-            let reason = message
-                .lines()
-                .last()
-                .and_then(|line| line.trim().strip_prefix("= "))
-                .map(|reason| reason.replace('_', " "))
-                .filter(|reason| reason.len() <= 200)
-                .unwrap_or_else(|| "unexpected input".to_owned());
-            format!("syntax error: {reason}")
-        }
-        other => other.to_string(),
-    };
-    let mut error = ServerError::new(message, positions.first().copied());
-    error.locations = positions;
-    error
-}
-
-/// Caps a response's errors and gives each its code.
-fn finish_errors(response: &mut Response) {
-    cap_errors(&mut response.errors);
-    for error in &mut response.errors {
-        assign_code(error);
-    }
 }
 
 /// Logs the end of a subscription, however it ends (completed, stopped by
@@ -500,19 +451,6 @@ impl Drop for SubscriptionWatch {
     }
 }
 
-/// Keeps the first errors and sums up the rest in one more.
-fn cap_errors(errors: &mut Vec<ServerError>) {
-    if errors.len() <= MAX_ERRORS_PER_RESPONSE {
-        return;
-    }
-    let omitted = errors.len() - MAX_ERRORS_PER_RESPONSE;
-    errors.truncate(MAX_ERRORS_PER_RESPONSE);
-    errors.push(ServerError::new(
-        format!("{omitted} more errors were left out of this response"),
-        None,
-    ));
-}
-
 /// Memory a parsed document holds. Measured with a counting allocator: 76
 /// to 178 bytes of tree per token (positions, names and vectors for every
 /// node; the standard introspection query is the densest seen).
@@ -520,80 +458,4 @@ fn estimated_weight(text_len: usize, tokens: usize) -> u32 {
     const PARSED_BYTES_PER_TOKEN: usize = 200;
     let bytes = text_len.saturating_add(tokens.saturating_mul(PARSED_BYTES_PER_TOKEN));
     u32::try_from(bytes).unwrap_or(u32::MAX)
-}
-
-/// The root fields the schema defines, so that operation labels are made
-/// only of names the schema knows and clients cannot blow up the label set.
-struct RootFields {
-    query: Vec<String>,
-    mutation: Vec<String>,
-    subscription: Vec<String>,
-}
-
-impl RootFields {
-    fn of(schema: &ApiSchema) -> Self {
-        use async_graphql::parser::types::{TypeKind, TypeSystemDefinition};
-        let mut roots = Self {
-            query: Vec::new(),
-            mutation: Vec::new(),
-            subscription: Vec::new(),
-        };
-        let Ok(document) = async_graphql::parser::parse_schema(schema.sdl()) else {
-            return roots;
-        };
-        for definition in document.definitions {
-            let TypeSystemDefinition::Type(ty) = definition else {
-                continue;
-            };
-            let TypeKind::Object(object) = &ty.node.kind else {
-                continue;
-            };
-            let names = object.fields.iter().map(|f| f.node.name.node.to_string());
-            match ty.node.name.node.as_str() {
-                "Query" => roots.query.extend(names),
-                "Mutation" => roots.mutation.extend(names),
-                "Subscription" => roots.subscription.extend(names),
-                _ => {}
-            }
-        }
-        roots
-    }
-
-    /// Labels like `query customers` or `mutation login`.
-    fn label(&self, document: &ExecutableDocument, operation_name: Option<&str>) -> String {
-        let operation = match operation_name {
-            Some(name) => document
-                .operations
-                .iter()
-                .find(|(n, _)| n.is_some_and(|n| n.as_str() == name)),
-            None => document.operations.iter().next(),
-        };
-        let Some((_, operation)) = operation else {
-            return String::new();
-        };
-        let (kind, known) = match operation.node.ty {
-            OperationType::Query => ("query", &self.query),
-            OperationType::Mutation => ("mutation", &self.mutation),
-            OperationType::Subscription => ("subscription", &self.subscription),
-        };
-        let mut fields: Vec<&str> = operation
-            .node
-            .selection_set
-            .node
-            .items
-            .iter()
-            .filter_map(|item| match &item.node {
-                Selection::Field(field) => Some(field.node.name.node.as_str()),
-                _ => None,
-            })
-            .filter(|name| name.starts_with("__") || known.iter().any(|k| k == name))
-            .collect();
-        fields.sort_unstable();
-        fields.dedup();
-        if fields.is_empty() {
-            kind.to_owned()
-        } else {
-            format!("{kind} {}", fields.join("+"))
-        }
-    }
 }
