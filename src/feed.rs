@@ -28,6 +28,8 @@ const BUFFERED_EVENTS: usize = 4096;
 const READ_BATCH: i64 = 500;
 /// How often the follower reads the log while anyone is subscribed.
 const POLL_INTERVAL: Duration = Duration::from_millis(100);
+/// How often an idle follower checks that its server still runs.
+const IDLE_CHECK: Duration = Duration::from_secs(5);
 
 /// This server's subscribers and what feeds them.
 pub struct EventHub {
@@ -104,7 +106,12 @@ pub fn spawn_follower(state: &AppState) {
         loop {
             if hub.events.receiver_count() == 0 {
                 position = None;
-                hub.wake.notified().await;
+                // Waits for a subscriber, looking now and then whether the
+                // server is gone, so that the task ends with it.
+                let woken = tokio::time::timeout(IDLE_CHECK, hub.wake.notified()).await;
+                if woken.is_err() && state.upgrade().is_none() {
+                    return;
+                }
                 continue;
             }
             let Some(state) = state.upgrade() else { return };
