@@ -43,6 +43,18 @@ impl std::str::FromStr for Secret {
 /// `crates/devdb/`).
 pub const DEFAULT_DATABASE_URL: &str = "postgres://postgres@127.0.0.1:5432/customer_api";
 
+/// How common queries are answered (see `graphql::fast`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FastPathMode {
+    /// By the fast path where it applies.
+    On,
+    /// Always by async-graphql.
+    Off,
+    /// Both ways, answering with async-graphql's response and counting
+    /// (and logging) every difference: for tests and for trying a new build.
+    Verify,
+}
+
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
@@ -308,6 +320,12 @@ pub struct Config {
     /// `*` for any. None by default.
     #[arg(long, env = "CORS_ALLOWED_ORIGINS", value_delimiter = ',')]
     pub cors_allowed_origins: Vec<String>,
+
+    /// `on`: customer pages and `customer(id)` are answered by the fast
+    /// path (README, "Benchmarks"); `off`: always by async-graphql;
+    /// `verify`: both, answering with async-graphql's and counting differences.
+    #[arg(long, env = "GRAPHQL_FAST_PATH", value_enum, default_value_t = FastPathMode::On)]
+    pub graphql_fast_path: FastPathMode,
 
     /// Whether introspection queries (`__schema`, `__type`) are answered.
     #[arg(long, env = "INTROSPECTION", default_value_t = true, action = clap::ArgAction::Set)]

@@ -87,6 +87,54 @@ pub struct Metrics {
     replica_healthy: Family<ReplicaLabels, Gauge>,
     replica_lag_seconds: Family<ReplicaLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     replica_statements: Family<ReplicaLabels, Counter>,
+    fast_path: FastPathCounters,
+}
+
+/// `customer_api_graphql_fast_path_total{outcome}`: operations the fast
+/// path answered (`served`), left to async-graphql (`general`), or, under
+/// `GRAPHQL_FAST_PATH=verify`, answered differently (`mismatch`).
+#[derive(Clone)]
+struct FastPathCounters {
+    served: Counter,
+    general: Counter,
+    mismatch: Counter,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct FastPathLabels {
+    outcome: String,
+}
+
+impl FastPathCounters {
+    fn register(registry: &mut Registry) -> Self {
+        let family = Family::<FastPathLabels, Counter>::default();
+        let counter = |outcome: &str| {
+            family
+                .get_or_create(&FastPathLabels {
+                    outcome: outcome.to_owned(),
+                })
+                .clone()
+        };
+        let counters = Self {
+            served: counter("served"),
+            general: counter("general"),
+            mismatch: counter("mismatch"),
+        };
+        registry.register(
+            "graphql_fast_path",
+            "GraphQL operations by how they were answered",
+            family,
+        );
+        counters
+    }
+}
+
+/// How one operation was answered, for `Metrics::record_fast_path`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FastPathOutcome {
+    Served,
+    General,
+    Mismatch,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -254,7 +302,9 @@ impl Metrics {
         let build_info = Family::<Vec<(&'static str, &'static str)>, Gauge>::default();
         build_info.get_or_create(&build_info_labels()).set(1);
         registry.register("build_info", "The running build (always 1)", build_info);
+        let fast_path = FastPathCounters::register(&mut registry);
         Self {
+            fast_path,
             http_requests,
             http_request_duration,
             registry: Arc::new(registry),
@@ -282,6 +332,25 @@ impl Metrics {
 }
 
 impl Metrics {
+    pub fn record_fast_path(&self, outcome: FastPathOutcome) {
+        match outcome {
+            FastPathOutcome::Served => &self.fast_path.served,
+            FastPathOutcome::General => &self.fast_path.general,
+            FastPathOutcome::Mismatch => &self.fast_path.mismatch,
+        }
+        .inc();
+    }
+
+    /// Operations answered differently by the two paths so far (`verify`).
+    pub fn fast_path_mismatches(&self) -> u64 {
+        self.fast_path.mismatch.get()
+    }
+
+    /// Operations the fast path has answered so far.
+    pub fn fast_path_served(&self) -> u64 {
+        self.fast_path.served.get()
+    }
+
     pub fn record_operation(&self, operation: &str, outcome: &str, seconds: f64) {
         let labels = OperationLabels {
             operation: operation.to_owned(),

@@ -71,25 +71,10 @@ pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
     let auth = ctx
         .data::<Arc<RequestAuth>>()
         .map_err(|_| AppError::Unauthenticated)?;
-    let token = match &auth.credential {
-        Credential::Bearer(token) => token,
-        Credential::None | Credential::Malformed => return Err(AppError::Unauthenticated),
-    };
-    let resolved = auth
-        .principal
-        .get_or_try_init(|| async {
-            match service::auth::resolve_credential(state(ctx), token).await {
-                Ok(principal) => Ok(Ok(principal)),
-                Err(AppError::Unauthenticated) => Ok(Err(Refused)),
-                // Not a verdict on the credential (the database is away): not remembered.
-                Err(other) => Err(other),
-            }
-        })
-        .await?;
-    let principal = resolved
-        .as_ref()
-        .map_err(|Refused| AppError::Unauthenticated)?;
-    if ctx.data_opt::<MutationOperation>().is_some() {
+    let principal = auth.principal(state(ctx)).await?;
+    if ctx.data_opt::<MutationOperation>().is_some()
+        && let Credential::Bearer(token) = &auth.credential
+    {
         // Still valid now? The answer is cached per process and dropped on
         // every revocation, so this is a lookup, not a query, when warm.
         let now = service::auth::resolve_credential(state(ctx), token).await?;
@@ -98,6 +83,30 @@ pub async fn principal<'a>(ctx: &Context<'a>) -> AppResult<&'a Principal> {
         }
     }
     Ok(principal)
+}
+
+impl RequestAuth {
+    /// The caller, resolved once per HTTP request, or `UNAUTHENTICATED`.
+    pub async fn principal(&self, state: &AppState) -> AppResult<&Principal> {
+        let token = match &self.credential {
+            Credential::Bearer(token) => token,
+            Credential::None | Credential::Malformed => return Err(AppError::Unauthenticated),
+        };
+        let resolved = self
+            .principal
+            .get_or_try_init(|| async {
+                match service::auth::resolve_credential(state, token).await {
+                    Ok(principal) => Ok(Ok(principal)),
+                    Err(AppError::Unauthenticated) => Ok(Err(Refused)),
+                    // Not a verdict on the credential (the database is away): not remembered.
+                    Err(other) => Err(other),
+                }
+            })
+            .await?;
+        resolved
+            .as_ref()
+            .map_err(|Refused| AppError::Unauthenticated)
+    }
 }
 
 /// The bearer credential the operation presented, for work that outlives

@@ -65,7 +65,7 @@ impl CustomerQuery {
 /// Which customers `customers` lists; every condition given must hold.
 #[derive(InputObject)]
 #[graphql(name = "CustomerFilter")]
-pub struct CustomerFilterInput {
+pub(super) struct CustomerFilterInput {
     /// Case-insensitive substring of the username or the name, at most 255
     /// characters; empty matches every customer.
     search: Option<String>,

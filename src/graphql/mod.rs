@@ -8,6 +8,7 @@ mod customers;
 pub mod errors;
 mod events;
 mod executor;
+mod fast;
 pub mod limits;
 mod loaders;
 mod pagination;

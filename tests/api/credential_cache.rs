@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
+use crate::harness::as_in_production;
 use crate::harness::{TestApp, TestDb, error_code, eventually};
 
 const OWN_CUSTOMER: &str = "query($id: UUID!) { customer(id: $id) { id } }";
@@ -54,7 +55,7 @@ async fn request_cost(
 
 #[tokio::test]
 async fn credential_check_costs_no_statement_on_a_warm_cache() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(as_in_production).await;
     let admin = app.admin_token().await;
     let customer_id = app
         .create_customer_ok(&admin, "measured", "measured-password")

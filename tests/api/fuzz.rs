@@ -47,7 +47,7 @@
 mod checks;
 mod documents;
 mod requests;
-mod values;
+pub(crate) mod values;
 mod world;
 
 use std::cell::{Cell, RefCell};

@@ -14,6 +14,7 @@ mod customers;
 mod deployment;
 mod events;
 mod faults;
+mod fast_path;
 mod fuzz;
 mod graphql_http;
 mod hardening;

@@ -17,13 +17,16 @@ use futures_util::stream::BoxStream;
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
+use super::fast::{self, FastSlot};
 use super::limits::{DocumentLimits, Limit};
 use super::{ApiSchema, build_schema};
 use crate::app::AppState;
-use crate::metrics::Metrics;
+use crate::config::FastPathMode;
+use crate::metrics::{FastPathOutcome, Metrics};
 use crate::telemetry::traces;
 
 mod labels;
+mod order;
 mod responses;
 
 use labels::{RootFields, loggable_operation_name};
@@ -46,6 +49,8 @@ struct Checked {
     /// Parsed from more than `PARSE_IN_PLACE_BYTES`: validating it costs
     /// milliseconds too, so it is also executed off the worker threads.
     heavy: bool,
+    /// Whether and how the fast path answers this document.
+    fast: Arc<FastSlot>,
 }
 
 /// Executes requests against the schema; cheap to clone.
@@ -54,6 +59,8 @@ pub struct GraphqlExecutor(Arc<Inner>);
 
 struct Inner {
     schema: ApiSchema,
+    state: AppState,
+    max_complexity: usize,
     limits: DocumentLimits,
     /// Persisted documents by SHA-256; only documents that validated.
     persisted: moka::sync::Cache<String, Checked>,
@@ -80,8 +87,11 @@ impl GraphqlExecutor {
         let metrics = state.metrics.clone();
         let schema = build_schema(state.clone(), config);
         let roots = RootFields::of(&schema);
+        let max_complexity = config.max_query_complexity;
         Self(Arc::new(Inner {
             schema,
+            state: state.clone(),
+            max_complexity,
             limits,
             persisted: moka::sync::Cache::builder()
                 .weigher(|_: &String, checked: &Checked| checked.weight)
@@ -121,6 +131,7 @@ impl GraphqlExecutor {
             let (request, prepared) = executor.prepare_request(request, false).await;
             match prepared {
                 Ok(prepared) if prepared.subscription => {
+                    let request = prepared.for_general_path(request);
                     executor.subscribe(request, prepared.operation, operation_name)
                 }
                 prepared => {
@@ -185,20 +196,14 @@ impl GraphqlExecutor {
             operation_name,
         );
         let (mut response, operation) = match prepared {
-            Ok(Prepared {
-                operation,
-                heavy,
-                to_persist,
-                subscription: _,
-            }) => {
-                let response = traces::in_span(&span, async {
-                    if heavy {
-                        self.execute_off_the_runtime(request).await
-                    } else {
-                        self.0.schema.execute(request).await
-                    }
-                })
-                .await;
+            Ok(prepared) => {
+                let response =
+                    traces::in_span(&span, self.execute_prepared(request, &prepared)).await;
+                let Prepared {
+                    operation,
+                    to_persist,
+                    ..
+                } = prepared;
                 if let Some((hash, checked)) = to_persist
                     && !refused_before_execution(&response)
                 {
@@ -211,6 +216,68 @@ impl GraphqlExecutor {
         finish_errors(&mut response);
         let outcome = self.observe(&operation, operation_name, &response, started);
         traces::finish_graphql_span(&span, &outcome);
+        response
+    }
+
+    /// The fast path when it can answer, else async-graphql; a document
+    /// that async-graphql ran without refusing becomes eligible for the
+    /// fast path.
+    async fn execute_prepared(&self, request: Request, prepared: &Prepared) -> Response {
+        let checked = &prepared.checked;
+        let mode = self.0.state.config.graphql_fast_path;
+        let fast = match mode {
+            FastPathMode::Off => None,
+            FastPathMode::On | FastPathMode::Verify => fast::execute(
+                &checked.fast,
+                &checked.document,
+                self.0.max_complexity,
+                &request,
+                &self.0.state,
+            )
+            .await
+            .map(Response::new),
+        };
+        let metrics = &self.0.metrics;
+        let fast = match fast {
+            Some(fast) if mode == FastPathMode::On => {
+                metrics.record_fast_path(FastPathOutcome::Served);
+                return fast;
+            }
+            Some(fast) => Some(fast),
+            None => {
+                metrics.record_fast_path(FastPathOutcome::General);
+                None
+            }
+        };
+        let operation_name = request.operation_name.clone();
+        let variables = request.variables.clone();
+        let request = prepared.for_general_path(request);
+        let mut response = if checked.heavy {
+            self.execute_off_the_runtime(request).await
+        } else {
+            self.0.schema.execute(request).await
+        };
+        order::in_document_order(
+            &mut response.data,
+            &checked.document,
+            operation_name.as_deref(),
+            &variables,
+        );
+        if !refused_before_execution(&response) {
+            checked.fast.mark_validated();
+        }
+        if let Some(fast) = fast {
+            if serde_json::to_vec(&fast).ok() == serde_json::to_vec(&response).ok() {
+                metrics.record_fast_path(FastPathOutcome::Served);
+            } else {
+                metrics.record_fast_path(FastPathOutcome::Mismatch);
+                // The operation only: the responses may hold secrets.
+                tracing::error!(
+                    operation = prepared.operation,
+                    "the fast path answered differently from async-graphql"
+                );
+            }
+        }
         response
     }
 
@@ -313,12 +380,10 @@ impl GraphqlExecutor {
             .0
             .roots
             .label(document, request.operation_name.as_deref());
-        request.set_parsed_query((**document).clone());
-        let heavy = checked.heavy;
-        let to_persist = to_persist.map(|hash| (hash, checked));
+        let to_persist = to_persist.map(|hash| (hash, checked.clone()));
         Ok(Prepared {
             operation,
-            heavy,
+            checked,
             to_persist,
             subscription: operation_type == Some(OperationType::Subscription),
         })
@@ -378,6 +443,7 @@ impl GraphqlExecutor {
             document: Arc::new(document),
             weight: estimated_weight(query.len(), tokens),
             heavy: query.len() > PARSE_IN_PLACE_BYTES,
+            fast: Arc::default(),
         };
         self.0.parsed.insert(query.to_owned(), checked.clone());
         Ok(checked)
@@ -423,11 +489,20 @@ impl GraphqlExecutor {
 
 struct Prepared {
     operation: String,
-    heavy: bool,
+    checked: Checked,
     /// The operation is a subscription (only WebSockets serve those).
     subscription: bool,
     /// A document sent with its persisted-query hash, to keep once it validated.
     to_persist: Option<(String, Checked)>,
+}
+
+impl Prepared {
+    /// The request with its document, for async-graphql (a copy of the
+    /// cached tree, which async-graphql consumes).
+    fn for_general_path(&self, mut request: Request) -> Request {
+        request.set_parsed_query((*self.checked.document).clone());
+        request
+    }
 }
 
 /// Logs the end of a subscription, however it ends (completed, stopped by

@@ -41,12 +41,35 @@ pub(super) fn parse_error(error: async_graphql::parser::Error) -> ServerError {
     error
 }
 
-/// Caps a response's errors and gives each its code.
+/// Orders and caps a response's errors and gives each its code.
 pub(super) fn finish_errors(response: &mut Response) {
+    in_document_order(&mut response.errors);
     cap_errors(&mut response.errors);
     for error in &mut response.errors {
         assign_code(error);
     }
+}
+
+/// Sorts errors by where they are in the document, then by path: async-graphql
+/// reports them as fields complete (and its validation in hash-map order),
+/// so the same request could list them differently each time.
+fn in_document_order(errors: &mut [ServerError]) {
+    use async_graphql::PathSegment;
+    if errors.len() < 2 {
+        return;
+    }
+    errors.sort_by_cached_key(|error| {
+        let at = error.locations.first().map(|p| (p.line, p.column));
+        let path: Vec<(usize, String)> = error
+            .path
+            .iter()
+            .map(|segment| match segment {
+                PathSegment::Index(index) => (*index, String::new()),
+                PathSegment::Field(name) => (usize::MAX, name.clone()),
+            })
+            .collect();
+        (at, path, error.message.clone())
+    });
 }
 
 /// Keeps the first errors and sums up the rest in one more.

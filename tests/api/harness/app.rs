@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use customer_api::config::Secret;
+use customer_api::config::{FastPathMode, Secret};
 use customer_api::{AppState, Config};
 use tokio::sync::oneshot;
 
@@ -46,6 +46,8 @@ impl TestApp {
         // which must never be contacted; the webhook tests turn it on, with
         // receivers of their own on 127.0.0.1.
         config.webhook_delivery = false;
+        // Every query of the suite runs both ways; see `Drop`.
+        config.graphql_fast_path = FastPathMode::Verify;
         adjust(&mut config);
         Self::start(Arc::new(db), config).await
     }
@@ -54,6 +56,13 @@ impl TestApp {
     /// as another replica behind a load balancer would be.
     pub async fn replica(&self) -> Self {
         Self::start(self.db.clone(), self.state.config.clone()).await
+    }
+
+    /// Like `replica`, with settings of its own.
+    pub async fn replica_with(&self, adjust: impl FnOnce(&mut Config)) -> Self {
+        let mut config = self.state.config.clone();
+        adjust(&mut config);
+        Self::start(self.db.clone(), config).await
     }
 
     async fn start(db: Arc<TestDb>, config: Config) -> Self {
@@ -190,10 +199,25 @@ impl TestApp {
     }
 }
 
+/// For tests that count SQL statements: the fast path on, as in
+/// production, rather than `verify`, which runs a query both ways and so
+/// sends its statements twice.
+pub fn as_in_production(config: &mut Config) {
+    config.graphql_fast_path = FastPathMode::On;
+}
+
 impl Drop for TestApp {
     fn drop(&mut self) {
         if let Some(shutdown) = self.shutdown.take() {
             let _ = shutdown.send(());
+        }
+        // Under `verify`, a query the fast path answered differently from
+        // async-graphql is counted (and logged at ERROR, with the operation).
+        let mismatches = self.state.metrics.fast_path_mismatches();
+        if mismatches > 0 && !std::thread::panicking() {
+            panic!(
+                "the fast path answered {mismatches} operation(s) differently from async-graphql"
+            );
         }
     }
 }

@@ -17,7 +17,7 @@ mod logs;
 mod proxy;
 mod wait;
 
-pub use app::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, metric};
+pub use app::{ADMIN_PASSWORD, ADMIN_USERNAME, TestApp, as_in_production, metric};
 pub use client::{
     ME, Reply, error_code, error_field, error_limit, retry_after, send, session_id, sha256, unique,
 };

@@ -10,11 +10,12 @@ use super::{
     PAGE_WITH_COUNT, PAGE_WITH_GUESTS, PAGE_WITHOUT_COUNT, live_ids_in_order, seed_customers,
     walk_forward, warm_the_pool,
 };
+use crate::harness::as_in_production;
 use crate::harness::{TestApp, sql_count};
 
 #[tokio::test]
 async fn customers_total_count_counts_live_customers_only_when_asked() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(as_in_production).await;
     let token = app.admin_token().await;
     let client = app.db.client().await;
     seed_customers(&client, "old", 33, "2024-01-01T00:00:00Z").await;
@@ -129,7 +130,7 @@ async fn customers_total_count_counts_live_customers_only_when_asked() {
 
 #[tokio::test]
 async fn customers_loads_guest_agents_in_one_batch_per_page() {
-    let app = TestApp::spawn().await;
+    let app = TestApp::spawn_with(as_in_production).await;
     let token = app.admin_token().await;
     let client = app.db.client().await;
     for n in 0..3 {
