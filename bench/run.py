@@ -783,7 +783,17 @@ def main():
     parser.add_argument("--events-one-customer", type=int, default=500,
                         help="renames of the one customer whose deliveries are timed alone")
     parser.add_argument("--events-output", default=str(BENCH / "events-results.md"))
+    parser.add_argument("--peer-only", action="store_true",
+                        help="load the data and run only the peer section, PostGraphile beside the server on W1-W3 "
+                             "(bench/peer.py; written to --peer-output)")
+    parser.add_argument("--no-peer", action="store_true", help="leave the peer section out of a full run")
+    parser.add_argument("--peer-output", default=str(BENCH / "peer-results.md"))
+    parser.add_argument("--binary", help="a prebuilt server binary instead of target/release/customer-api "
+                                         "(bench/run.sh then skips cargo build)")
     args = parser.parse_args()
+    if args.binary:
+        global SERVER
+        SERVER = Path(args.binary).resolve()
     n = args.customers
     db = "customer_api_bench"
     workdir = Path(tempfile.mkdtemp(prefix="customer-api-bench-"))
@@ -796,6 +806,12 @@ def main():
         return
     if args.search_only:
         run_search(args, workdir, cores)
+        shutil.rmtree(workdir, ignore_errors=True)
+        return
+    if args.peer_only:
+        load_bench_db(db, n, args.port, workdir)
+        run_peer(db, n, args, workdir, cores)
+        psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
         shutil.rmtree(workdir, ignore_errors=True)
         return
     if args.abuse_only:
@@ -886,6 +902,8 @@ def main():
     for name, (text, params) in scripts.items():
         results[f"pg_{name}"] = pgbench(db, name, text, params, args, workdir)
     results["pg_w1_join"] = pgbench(db, "w1_join", join, {"limit": 51}, args, workdir)
+    # Before the writes of W4/W5, while the data is as bench/load.sql left it.
+    peer = None if args.no_peer else run_peer(db, n, args, workdir, cores)
 
     server = Server(db, args.port, "info", workdir / "server.log")
     token = server.gql(f'mutation {{ login(input: {{username: "admin", password: "{ADMIN_PASSWORD}"}}) {{ token }} }}')["login"]["token"]
@@ -922,10 +940,32 @@ def main():
     psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
     loads = (load_at_start, os.getloadavg()[0])
-    report(results, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads)
+    report(results, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads, peer)
     if not args.no_search:
         run_search(args, workdir, cores)
     shutil.rmtree(workdir, ignore_errors=True)
+
+
+def load_bench_db(db, n, port, workdir):
+    """A fresh database of the server's migrations with n customers."""
+    psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
+    psql("postgres", f"CREATE DATABASE {db}")
+    server = Server(db, port, "warn", workdir / "load.log")
+    admin_hash = psql(db, "SELECT password_hash FROM agents WHERE username = 'admin'")
+    run(["psql", f"{PG}/{db}", "-q", "-v", f"n={n}", "-v", f"hash={admin_hash}", "-f", str(BENCH / "load.sql")])
+    server.stop()
+
+
+def run_peer(db, n, args, workdir, cores):
+    """The peer section (bench/peer.py): prints its lines, writes them to
+    --peer-output and returns them for the full report."""
+    import peer  # bench/peer.py; it imports this file for Server and wrk
+    lines = peer.peer_lines(peer.peer_section(db, n, args, workdir, SERVER), args, cores)
+    text = "\n".join(lines) + "\n"
+    print(text)
+    Path(args.peer_output).write_text(text)
+    log(f"wrote {args.peer_output}")
+    return lines
 
 
 def abuse_lines(abuse, args):
@@ -959,7 +999,7 @@ def abuse_lines(abuse, args):
     return lines
 
 
-def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads):
+def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads, peer=None):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown CPU")
     pg_version = run(["psql", f"{PG}/postgres", "-Atqc", "SHOW server_version"]).stdout.strip()
@@ -1010,6 +1050,8 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
         "",
     ]
     lines += abuse_lines(abuse, args)
+    if peer:
+        lines += ["", "Side by side with PostGraphile (the peer section, also in bench/peer-results.md):", "", *peer]
     text = "\n".join(lines) + "\n"
     print(text)
     Path(args.output).write_text(text)
