@@ -36,6 +36,8 @@ pub struct AppInner {
     pub metrics: Metrics,
     /// Subscribers on this server, fed from the event log.
     pub event_hub: Arc<crate::feed::EventHub>,
+    /// Lets the webhook worker hand back its claims on shutdown.
+    pub webhooks: crate::webhooks::Shutdown,
     /// Read replicas, their health, and who wrote lately (`db::replicas`).
     pub replicas: crate::db::replicas::Replicas,
     _listener: ListenerGuard,
@@ -126,6 +128,7 @@ impl AppState {
             statements,
             metrics,
             event_hub: Default::default(),
+            webhooks: Default::default(),
             replicas,
             _listener: listener,
         })))

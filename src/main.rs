@@ -145,7 +145,15 @@ async fn serve(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
         });
     }
     tracing::info!("listening on http://{addr}/graphql");
-    customer_api::serve(listener, state, shutdown_signal()).await?;
+    let stopping = state.clone();
+    let signal = async move {
+        shutdown_signal().await;
+        // Webhook attempts in flight finish alongside the requests drained.
+        stopping.webhooks.begin();
+    };
+    customer_api::serve(listener, state.clone(), signal).await?;
+    state.webhooks.finished().await;
+    drop(state);
     #[cfg(unix)]
     if let Some(cluster) = private {
         cluster.stop().await?;

@@ -2,29 +2,28 @@
 //! PostgreSQL (`db::models::webhook_delivery`): a delivery is queued in its
 //! event's transaction, every server runs a worker that claims due
 //! deliveries under a lease, and a delivery whose server died mid-attempt is
-//! claimed again once its lease runs out. Each customer's deliveries go out
+//! claimed again once its lease runs out; one that stops cleanly hands back
+//! what it has not settled at once (`worker`). Each customer's deliveries go out
 //! in event order, one at a time, so a customer whose endpoint keeps failing
 //! holds back only its own.
 
 pub mod guard;
+mod worker;
 
-use std::sync::Arc;
+pub use worker::{Shutdown, spawn_worker};
+
 use std::time::Duration;
 
 use chrono::Utc;
 use hmac::{Hmac, Mac};
 use rand::Rng;
 use sha2::Sha256;
-use tokio::sync::Semaphore;
-use tracing::Instrument as _;
 
-use crate::app::{AppState, WeakAppState};
+use crate::app::AppState;
 use crate::db::models::webhook_delivery::{self, ClaimedDelivery, Settlement};
 use crate::error::{AppError, AppResult, error_chain};
 use crate::telemetry::traces;
 
-/// Deliveries one server attempts at once.
-const CONCURRENT_DELIVERIES: usize = 32;
 /// Response body bytes read at most: only the status matters.
 const MAX_RESPONSE_BYTES: usize = 16 * 1024;
 
@@ -188,7 +187,12 @@ fn retry_delay(base_ms: u64, max_ms: u64, attempts: i32) -> Duration {
     Duration::from_millis(jittered)
 }
 
-async fn settle(state: &AppState, delivery: &ClaimedDelivery, outcome: Outcome) -> AppResult<()> {
+async fn settle(
+    state: &AppState,
+    connections: &worker::Connections,
+    delivery: &ClaimedDelivery,
+    outcome: Outcome,
+) -> AppResult<()> {
     let config = &state.config;
     let (settlement, status, error) = match outcome {
         Outcome::Delivered(status) => (Settlement::Delivered, Some(status), None),
@@ -235,7 +239,7 @@ async fn settle(state: &AppState, delivery: &ClaimedDelivery, outcome: Outcome) 
         },
     );
     let status = status.map(i32::from);
-    let mut conn = state.conn().await?;
+    let mut conn = connections.get(state).await?;
     webhook_delivery::settle(&mut conn, delivery, &settlement, status, error.as_deref()).await?;
     // Counted once recorded: an attempt that could not be recorded is made
     // again after its lease, and counted then.
@@ -243,84 +247,6 @@ async fn settle(state: &AppState, delivery: &ClaimedDelivery, outcome: Outcome) 
         Settlement::Delivered => "delivered",
         Settlement::RetryAt(_) => "retry",
         Settlement::Failed => "failed",
-    });
-    Ok(())
-}
-
-/// Claims what there is room for, and starts sending it; returns how many
-/// deliveries were claimed.
-async fn claim_and_send(
-    state: &AppState,
-    client: &reqwest::Client,
-    slots: &Arc<Semaphore>,
-    settled: &Arc<tokio::sync::Notify>,
-) -> AppResult<usize> {
-    let room = slots.available_permits();
-    if room == 0 {
-        return Ok(0);
-    }
-    // Long enough for the attempt and its settling; a server that dies
-    // mid-attempt leaves the delivery to others after this.
-    let lease = Duration::from_millis(state.config.webhook_timeout_ms) * 2 + Duration::from_secs(5);
-    let claimed = {
-        let mut conn = state.conn().await?;
-        webhook_delivery::claim(&mut conn, room as i64, lease.as_secs_f64()).await?
-    };
-    let count = claimed.len();
-    for delivery in claimed {
-        let permit = slots
-            .clone()
-            .acquire_owned()
-            .await
-            .map_err(AppError::internal)?;
-        let (state, client, settled) = (state.clone(), client.clone(), settled.clone());
-        let span = traces::webhook_span(&delivery.event_id, delivery.attempts);
-        tokio::spawn(
-            async move {
-                let allow_private = state.config.webhook_allow_private_targets;
-                let outcome = attempt(&client, allow_private, &delivery).await;
-                if let Err(error) = settle(&state, &delivery, outcome).await {
-                    // The lease runs out and another attempt follows.
-                    tracing::warn!(event_id = %delivery.event_id, error = %error_chain(&error), "could not record a webhook attempt");
-                }
-                drop(permit);
-                // The customer's next delivery may go now, and there is room.
-                settled.notify_one();
-            }
-            .instrument(span),
-        );
-    }
-    Ok(count)
-}
-
-/// Runs the delivery worker for as long as the server's state lives.
-pub fn spawn_worker(state: &AppState) -> AppResult<()> {
-    let client = client(state)?;
-    let poll = Duration::from_millis(state.config.webhook_poll_interval_ms.max(10));
-    // A settled delivery may free its customer's next one: claimed at once
-    // rather than at the next poll.
-    let settled = Arc::new(tokio::sync::Notify::new());
-    let state: WeakAppState = state.downgrade();
-    let slots = Arc::new(Semaphore::new(CONCURRENT_DELIVERIES));
-    tokio::spawn(async move {
-        loop {
-            let claimed = {
-                let Some(state) = state.upgrade() else { return };
-                match claim_and_send(&state, &client, &slots, &settled).await {
-                    Ok(claimed) => claimed,
-                    Err(error) => {
-                        tracing::warn!(error = %error_chain(&error), "could not claim webhook deliveries");
-                        0
-                    }
-                }
-            };
-            if claimed == 0 {
-                tokio::select! {
-                    () = tokio::time::sleep(poll) => {}
-                    () = settled.notified() => {}
-                }
-            }
-        }
     });
     Ok(())
 }

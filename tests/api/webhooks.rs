@@ -15,6 +15,7 @@ mod failures;
 mod receiver;
 mod replicas;
 mod secrets;
+mod shutdown;
 mod ssrf;
 
 use std::collections::{HashMap, HashSet};

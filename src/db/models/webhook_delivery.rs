@@ -80,6 +80,51 @@ pub async fn claim(
     .await
 }
 
+/// A claim to hand back: the delivery, the attempt count its claim set,
+/// and whether that attempt was started.
+#[derive(Clone, Debug)]
+pub struct Release {
+    pub event_id: Uuid,
+    pub attempts: i32,
+    pub started: bool,
+}
+
+impl Release {
+    pub fn of(delivery: &ClaimedDelivery, started: bool) -> Self {
+        Self {
+            event_id: delivery.event_id,
+            attempts: delivery.attempts,
+            started,
+        }
+    }
+}
+
+/// Ends these claims of a stopping server at once rather than when their
+/// leases run out, in one statement: each delivery stays where it is in its
+/// customer's queue (still the head, so order holds) and is due now. An
+/// attempt never started is uncounted; one cut off may have reached the
+/// endpoint, and stays counted, as a crashed server's does. Only claims
+/// still held are touched (pending, leased, same attempt count): one
+/// settled meanwhile is left alone. Returns how many were released.
+pub async fn release(conn: &mut AsyncPgConnection, claims: &[Release]) -> QueryResult<usize> {
+    let ids: Vec<Uuid> = claims.iter().map(|c| c.event_id).collect();
+    let attempts: Vec<i32> = claims.iter().map(|c| c.attempts).collect();
+    let started: Vec<bool> = claims.iter().map(|c| c.started).collect();
+    diesel::sql_query(
+        "UPDATE webhook_deliveries d \
+         SET lease_until = NULL, next_attempt_at = least(d.next_attempt_at, now()), \
+             attempts = d.attempts - CASE WHEN c.started THEN 0 ELSE 1 END, tm_update = now() \
+         FROM unnest($1::uuid[], $2::int[], $3::bool[]) AS c(event_id, attempts, started) \
+         WHERE d.event_id = c.event_id AND d.state = 'pending' \
+           AND d.lease_until IS NOT NULL AND d.attempts = c.attempts",
+    )
+    .bind::<Array<diesel::sql_types::Uuid>, _>(ids)
+    .bind::<Array<Integer>, _>(attempts)
+    .bind::<Array<diesel::sql_types::Bool>, _>(started)
+    .execute(conn)
+    .await
+}
+
 /// How an attempt ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Settlement {
