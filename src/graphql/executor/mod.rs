@@ -103,8 +103,12 @@ impl GraphqlExecutor {
                 .build(),
             roots,
             metrics,
+            // One core fewer than the machine has (at least one): large
+            // documents never take every core from probes and light queries.
             parsing: Arc::new(tokio::sync::Semaphore::new(
-                std::thread::available_parallelism().map_or(2, usize::from),
+                std::thread::available_parallelism()
+                    .map_or(1, |cores| usize::from(cores).saturating_sub(1))
+                    .max(1),
             )),
         }))
     }
