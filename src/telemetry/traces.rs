@@ -373,6 +373,16 @@ pub fn argon2_span(operation: &'static str) -> Span {
     tracing::info_span!(target: TARGET, "argon2", otel.name = name)
 }
 
+/// Adds the current span's `traceparent` (and `tracestate`) to an outgoing
+/// request, so that the receiver's own trace continues this one; nothing
+/// when traces are off.
+pub fn inject_current(headers: &mut HeaderMap) {
+    if enabled() {
+        TraceContextPropagator::new()
+            .inject_context(&Span::current().context(), &mut HeadersMut(headers));
+    }
+}
+
 /// The span of one webhook delivery attempt: a trace of its own, with the
 /// event id and the attempt's number; never the URI (it may carry the
 /// customer's own token).

@@ -125,8 +125,12 @@ async fn attempt(
         _ => reqwest::Method::POST,
     };
     let body = body(&delivery.event_type, &delivery.data);
+    // The attempt's span (traces on): the endpoint may continue its trace.
+    let mut trace = reqwest::header::HeaderMap::new();
+    traces::inject_current(&mut trace);
     let request = client
         .request(method, url)
+        .headers(trace)
         .header(reqwest::header::CONTENT_TYPE, "application/json")
         .header(
             "X-VoIPBIN-Signature",

@@ -22,6 +22,18 @@ use prost::Message;
 struct Received {
     requests: Arc<Mutex<Vec<ExportTraceServiceRequest>>>,
     raw: Arc<Mutex<Vec<u8>>>,
+    /// The `traceparent` header of each webhook received (empty if none).
+    hook_traceparents: Arc<Mutex<Vec<String>>>,
+}
+
+async fn hook(State(received): State<Received>, headers: HeaderMap) -> StatusCode {
+    let traceparent = headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default()
+        .to_owned();
+    received.hook_traceparents.lock().unwrap().push(traceparent);
+    StatusCode::NO_CONTENT
 }
 
 pub struct Receiver {
@@ -61,7 +73,7 @@ impl Receiver {
         let app = Router::new()
             .route("/v1/traces", post(traces))
             // A webhook receiver too, so that deliveries have somewhere to go.
-            .route("/hook", post(|| async { StatusCode::NO_CONTENT }))
+            .route("/hook", post(hook))
             .with_state(received.clone());
         let server = tokio::spawn(async move {
             axum::serve(listener, app).await.unwrap();
@@ -97,6 +109,11 @@ impl Receiver {
             .filter_map(|r| r.resource.as_ref())
             .filter_map(|r| string_attribute(&r.attributes, "service.name"))
             .collect()
+    }
+
+    /// The `traceparent` of every webhook received, in order.
+    pub fn hook_traceparents(&self) -> Vec<String> {
+        self.received.hook_traceparents.lock().unwrap().clone()
     }
 
     /// Every byte received, to look for what must not be there.

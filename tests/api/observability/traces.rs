@@ -342,6 +342,16 @@ async fn traces_are_exported_over_otlp_with_the_callers_parent_and_nested_spans(
         Some("delivered")
     );
     assert!(attribute(&delivery, "customer_api.event_id").is_some());
+    // The endpoint got the attempt's own traceparent, to continue its trace.
+    let sent = receiver.hook_traceparents();
+    assert!(
+        sent.iter()
+            .map(|t| parse_traceparent(t))
+            .any(|(trace, parent, _)| {
+                trace == hex(&delivery.trace_id) && parent == hex(&delivery.span_id)
+            }),
+        "a webhook carries the delivery span's traceparent: {sent:?}"
+    );
     let spans = trace(&receiver, &hex(&delivery.trace_id), "webhook delivery").await;
     assert!(
         spans
