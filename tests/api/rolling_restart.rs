@@ -124,7 +124,7 @@ async fn a_rolling_restart_under_load_loses_nothing() {
     for step in 0..REPLICAS {
         let old = fleet.remove(0);
         let roll = Instant::now();
-        balancer.draining(&old.base);
+        balancer.retire(&old.base).await;
         sigterm(&old.process);
         let (code, reason, events) = subscriber.closed(&old.base).await;
         assert_eq!(
@@ -168,7 +168,7 @@ async fn a_rolling_restart_under_load_loses_nothing() {
     let finished = load.finish().await;
     let tally = std::mem::take(&mut *balancer.tally());
     println!(
-        "load: {:?}; {} answered ({} by a draining server), {} connection attempts refused and sent elsewhere",
+        "load: {:?}; {} answered ({} by a server leaving the rotation), {} connection attempts refused and sent elsewhere",
         finished.done, tally.answered, tally.answered_while_draining, tally.refused_before_sending
     );
     assert!(

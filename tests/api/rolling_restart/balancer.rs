@@ -3,8 +3,15 @@
 //! that is refused (the server is gone, or not listening yet) moves on to
 //! the next server. Nothing else is retried: once a request may have left,
 //! whatever happens to it is the server's answer, and any failure counts.
+//!
+//! A server leaves the rotation before it is told to stop, and only once
+//! the requests already sent to it are answered, as a Kubernetes pod leaves
+//! its Service's endpoints during the manifests' `preStop` pause: a server
+//! that closes an idle kept-alive connection races a request the client
+//! sends on it at that instant (HTTP/1.1 cannot tell the two apart), so no
+//! balancer keeps sending to a server it is stopping.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
@@ -19,7 +26,8 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 pub struct Tally {
     /// Requests answered 200 with data and no errors.
     pub answered: u64,
-    /// Of those, answered by a server after it was sent SIGTERM.
+    /// Of those, answered by a server after it left the rotation (sent
+    /// before), while the balancer waited to stop it.
     pub answered_while_draining: u64,
     /// Connection attempts refused, each followed by a try on the next server.
     pub refused_before_sending: u64,
@@ -31,8 +39,31 @@ pub struct Balancer {
     http: reqwest::Client,
     rotation: Mutex<Vec<String>>,
     draining: Mutex<HashSet<String>>,
+    /// Requests sent to each server and not yet answered; counted under the
+    /// `rotation` lock, so that one taken out of rotation gets no more.
+    outstanding: Mutex<HashMap<String, usize>>,
     turn: AtomicUsize,
     tally: Mutex<Tally>,
+}
+
+/// One request on its way to a server, uncounted when it ends.
+struct Sent<'a> {
+    balancer: &'a Balancer,
+    server: String,
+}
+
+impl Drop for Sent<'_> {
+    fn drop(&mut self) {
+        if let Some(n) = self
+            .balancer
+            .outstanding
+            .lock()
+            .unwrap()
+            .get_mut(&self.server)
+        {
+            *n -= 1;
+        }
+    }
 }
 
 /// Refused at connect: the request provably never left the client.
@@ -78,6 +109,7 @@ impl Balancer {
                 .unwrap(),
             rotation: Mutex::new(servers),
             draining: Mutex::new(HashSet::new()),
+            outstanding: Mutex::new(HashMap::new()),
             turn: AtomicUsize::new(0),
             tally: Mutex::new(Tally::default()),
         }
@@ -87,10 +119,38 @@ impl Balancer {
         self.rotation.lock().unwrap().push(server.to_owned());
     }
 
-    /// Marks `server` as sent SIGTERM; it stays in rotation, as it would
-    /// behind a balancer that only learns from refused connections.
-    pub fn draining(&self, server: &str) {
+    /// Takes `server` out of rotation and waits until the requests already
+    /// sent to it are answered: then it may be told to stop.
+    pub async fn retire(&self, server: &str) {
+        self.remove(server);
         self.draining.lock().unwrap().insert(server.to_owned());
+        crate::harness::eventually(
+            "the requests sent to a retiring server are answered",
+            REQUEST_TIMEOUT,
+            || async {
+                let outstanding = self.outstanding.lock().unwrap();
+                (outstanding.get(server).copied().unwrap_or(0) == 0).then_some(())
+            },
+        )
+        .await;
+    }
+
+    /// Counts a request to `server`, unless it has left the rotation.
+    fn send_to(&self, server: &str) -> Option<Sent<'_>> {
+        let rotation = self.rotation.lock().unwrap();
+        if !rotation.iter().any(|s| s == server) {
+            return None;
+        }
+        *self
+            .outstanding
+            .lock()
+            .unwrap()
+            .entry(server.to_owned())
+            .or_default() += 1;
+        Some(Sent {
+            balancer: self,
+            server: server.to_owned(),
+        })
     }
 
     /// Takes an exited server out of rotation.
@@ -132,6 +192,9 @@ impl Balancer {
         avoid: Option<&str>,
     ) -> Option<(String, Value)> {
         for server in self.candidates(avoid) {
+            let Some(_sent) = self.send_to(&server) else {
+                continue;
+            };
             let mut request = self
                 .http
                 .post(format!("{server}/graphql"))
