@@ -10,48 +10,27 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::parser::types::{ExecutableDocument, OperationType};
 use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
-use serde::Deserialize;
-use sha2::{Digest, Sha256};
 
-use super::fast::{self, FastSlot};
-use super::limits::{DocumentLimits, Limit};
+use super::fast;
+use super::limits::DocumentLimits;
 use super::{ApiSchema, build_schema};
 use crate::app::AppState;
 use crate::config::FastPathMode;
 use crate::metrics::{FastPathOutcome, Metrics};
 use crate::telemetry::traces;
 
+mod documents;
 mod labels;
 mod order;
 mod responses;
 
+use documents::{Checked, PARSED_QUERY_BYTES_KEPT, PERSISTED_QUERY_BYTES_KEPT, Prepared};
 use labels::{RootFields, loggable_operation_name};
+use responses::finish_errors;
 pub use responses::refused_before_execution;
-use responses::{finish_errors, parse_error};
-
-/// Estimated memory of the parsed documents kept for persisted-query
-/// hashes (least recently used go first).
-const PERSISTED_QUERY_BYTES_KEPT: u64 = 16 * 1024 * 1024;
-/// Estimated memory of the parsed documents kept by text.
-const PARSED_QUERY_BYTES_KEPT: u64 = 16 * 1024 * 1024;
-/// Documents longer than this are parsed on a blocking thread.
-const PARSE_IN_PLACE_BYTES: usize = 8 * 1024;
-/// A document that passed the limits, with the memory it is estimated to
-/// hold (its text and its tree), for weighing it in the caches.
-#[derive(Clone)]
-struct Checked {
-    document: Arc<ExecutableDocument>,
-    weight: u32,
-    /// Parsed from more than `PARSE_IN_PLACE_BYTES`: validating it costs
-    /// milliseconds too, so it is also executed off the worker threads.
-    heavy: bool,
-    /// Whether and how the fast path answers this document.
-    fast: Arc<FastSlot>,
-}
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -174,20 +153,6 @@ impl GraphqlExecutor {
             .boxed()
     }
 
-    /// Finds the request's document (off the worker threads if it is large).
-    async fn prepare_request(
-        &self,
-        mut request: Request,
-        read_only: bool,
-    ) -> (Request, ServerResult<Prepared>) {
-        if request.query.len() > PARSE_IN_PLACE_BYTES {
-            self.prepare_off_the_runtime(request, read_only).await
-        } else {
-            let prepared = self.prepare(&mut request, read_only);
-            (request, prepared)
-        }
-    }
-
     async fn run(
         &self,
         request: Request,
@@ -299,41 +264,6 @@ impl GraphqlExecutor {
         }
     }
 
-    /// `prepare` for a large document: parsing one costs milliseconds of
-    /// CPU, which must not hold up the runtime's worker threads (probes and
-    /// light queries wait behind them), so it runs on a blocking thread,
-    /// a bounded number at a time. Documents already parsed are served at once.
-    async fn prepare_off_the_runtime(
-        &self,
-        mut request: Request,
-        read_only: bool,
-    ) -> (Request, ServerResult<Prepared>) {
-        if !request.extensions.0.contains_key("persistedQuery")
-            && self.0.parsed.contains_key(&request.query)
-        {
-            let prepared = self.prepare(&mut request, read_only);
-            return (request, prepared);
-        }
-        let Ok(_permit) = self.0.parsing.clone().acquire_owned().await else {
-            return (
-                request,
-                Err(ServerError::new("the server is shutting down", None)),
-            );
-        };
-        let executor = self.clone();
-        let job = tokio::task::spawn_blocking(move || {
-            let prepared = executor.prepare(&mut request, read_only);
-            (request, prepared)
-        });
-        match job.await {
-            Ok(done) => done,
-            Err(_) => (
-                Request::new(""),
-                Err(ServerError::new("the document could not be read", None)),
-            ),
-        }
-    }
-
     /// Executes a large document (async-graphql validates it first, which
     /// costs milliseconds of CPU) on a blocking thread, as many at a time as
     /// large documents are parsed, so that the worker threads keep serving
@@ -353,104 +283,6 @@ impl GraphqlExecutor {
             Ok(response) => response,
             Err(_) => Response::from_errors(vec![ServerError::new("internal server error", None)]),
         }
-    }
-
-    /// Finds the document (persisted or parsed, within the limits), and
-    /// names the operation for logs and metrics.
-    fn prepare(&self, request: &mut Request, read_only: bool) -> ServerResult<Prepared> {
-        let (checked, to_persist) = self.document(request)?;
-        let document = &checked.document;
-        if read_only
-            && document
-                .operations
-                .iter()
-                .any(|(_, op)| op.node.ty == OperationType::Mutation)
-        {
-            return Err(Limit::MutationOverGet.error("mutations must be sent with POST"));
-        }
-        let operation_type = document
-            .operations
-            .iter()
-            .find(|(name, _)| match request.operation_name.as_deref() {
-                Some(wanted) => name.is_some_and(|n| n.as_str() == wanted),
-                None => true,
-            })
-            .map(|(_, op)| op.node.ty);
-        let is_mutation = operation_type == Some(OperationType::Mutation);
-        if is_mutation {
-            request.data.insert(super::context::MutationOperation);
-        }
-        let operation = self
-            .0
-            .roots
-            .label(document, request.operation_name.as_deref());
-        let to_persist = to_persist.map(|hash| (hash, checked.clone()));
-        Ok(Prepared {
-            operation,
-            checked,
-            to_persist,
-            subscription: operation_type == Some(OperationType::Subscription),
-        })
-    }
-
-    /// The request's document, and the hash to persist it under once it
-    /// has validated. Automatic persisted queries: a client may send only
-    /// the SHA-256 of a document the server has already seen.
-    fn document(&self, request: &mut Request) -> ServerResult<(Checked, Option<String>)> {
-        let Some(persisted) = request.extensions.0.remove("persistedQuery") else {
-            return Ok((self.parse(&request.query)?, None));
-        };
-        #[derive(Deserialize)]
-        #[serde(rename_all = "camelCase")]
-        struct PersistedQuery {
-            version: i32,
-            sha256_hash: String,
-        }
-        let persisted: PersistedQuery = async_graphql::from_value(persisted)
-            .map_err(|_| ServerError::new("the persistedQuery extension is malformed", None))?;
-        if persisted.version != 1 {
-            return Err(ServerError::new(
-                "only version 1 of the persistedQuery extension is supported",
-                None,
-            ));
-        }
-        if request.query.is_empty() {
-            return self
-                .0
-                .persisted
-                .get(&persisted.sha256_hash)
-                .map(|checked| (checked, None))
-                .ok_or_else(|| ServerError::new("PersistedQueryNotFound", None));
-        }
-        if format!("{:x}", Sha256::digest(request.query.as_bytes())) != persisted.sha256_hash {
-            return Err(ServerError::new(
-                "persistedQuery.sha256Hash is not the SHA-256 of the query",
-                None,
-            ));
-        }
-        Ok((self.parse(&request.query)?, Some(persisted.sha256_hash)))
-    }
-
-    /// Checks a document's text, parses it and checks the result against
-    /// the limits; or takes it from the cache of recent ones, which holds
-    /// only documents that passed: a frontend sends the same few documents
-    /// over and over, and copying a parsed document costs a fraction of
-    /// parsing it again.
-    fn parse(&self, query: &str) -> ServerResult<Checked> {
-        if let Some(checked) = self.0.parsed.get(query) {
-            return Ok(checked);
-        }
-        let tokens = self.0.limits.check_text(query)?;
-        let document = async_graphql::parser::parse_query(query).map_err(parse_error)?;
-        self.0.limits.check(&document)?;
-        let checked = Checked {
-            document: Arc::new(document),
-            weight: estimated_weight(query.len(), tokens),
-            heavy: query.len() > PARSE_IN_PLACE_BYTES,
-            fast: Arc::default(),
-        };
-        self.0.parsed.insert(query.to_owned(), checked.clone());
-        Ok(checked)
     }
 
     fn observe(
@@ -491,24 +323,6 @@ impl GraphqlExecutor {
     }
 }
 
-struct Prepared {
-    operation: String,
-    checked: Checked,
-    /// The operation is a subscription (only WebSockets serve those).
-    subscription: bool,
-    /// A document sent with its persisted-query hash, to keep once it validated.
-    to_persist: Option<(String, Checked)>,
-}
-
-impl Prepared {
-    /// The request with its document, for async-graphql (a copy of the
-    /// cached tree, which async-graphql consumes).
-    fn for_general_path(&self, mut request: Request) -> Request {
-        request.set_parsed_query((*self.checked.document).clone());
-        request
-    }
-}
-
 /// Logs the end of a subscription, however it ends (completed, stopped by
 /// the client, or its connection closed).
 struct SubscriptionWatch {
@@ -528,13 +342,4 @@ impl Drop for SubscriptionWatch {
             "graphql subscription ended"
         );
     }
-}
-
-/// Memory a parsed document holds. Measured with a counting allocator: 76
-/// to 178 bytes of tree per token (positions, names and vectors for every
-/// node; the standard introspection query is the densest seen).
-fn estimated_weight(text_len: usize, tokens: usize) -> u32 {
-    const PARSED_BYTES_PER_TOKEN: usize = 200;
-    let bytes = text_len.saturating_add(tokens.saturating_mul(PARSED_BYTES_PER_TOKEN));
-    u32::try_from(bytes).unwrap_or(u32::MAX)
 }

@@ -7,48 +7,19 @@
 
 use std::sync::Arc;
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::Histogram;
 use prometheus_client::registry::Registry;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct OperationLabels {
-    /// `query customers`, `mutation login`, … or `invalid` for documents
-    /// that did not parse or validate: only names the schema knows, so the
-    /// label set stays small.
-    pub operation: String,
-    /// `ok`, or the first error's `extensions.code`.
-    pub outcome: String,
-}
+mod fast_path;
+mod labels;
+mod recording;
 
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct LoginFailureLabels {
-    /// `credentials` (wrong username or password) or `limited` (refused by the limiter).
-    pub reason: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct WebhookOutcomeLabels {
-    /// `delivered`, `retry` (failed, tried again later) or `failed` (given up).
-    pub outcome: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct HttpRequestLabels {
-    /// The route template (`/v1.0/customers/{id}`), or `unmatched`.
-    pub route: &'static str,
-    pub method: &'static str,
-    pub status: u16,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct HttpRouteLabels {
-    pub route: &'static str,
-    pub method: &'static str,
-}
+use fast_path::FastPathCounters;
+pub use fast_path::FastPathOutcome;
+pub use labels::*;
 
 /// The build's labels: its version, and the commit when the build was
 /// given one (`GIT_COMMIT` at compile time, e.g. by a container build).
@@ -88,67 +59,6 @@ pub struct Metrics {
     replica_lag_seconds: Family<ReplicaLabels, Gauge<f64, std::sync::atomic::AtomicU64>>,
     replica_statements: Family<ReplicaLabels, Counter>,
     fast_path: FastPathCounters,
-}
-
-/// `customer_api_graphql_fast_path_total{outcome}`: operations the fast
-/// path answered (`served`), left to async-graphql (`general`), or, under
-/// `GRAPHQL_FAST_PATH=verify`, answered differently (`mismatch`).
-#[derive(Clone)]
-struct FastPathCounters {
-    served: Counter,
-    general: Counter,
-    mismatch: Counter,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-struct FastPathLabels {
-    outcome: String,
-}
-
-impl FastPathCounters {
-    fn register(registry: &mut Registry) -> Self {
-        let family = Family::<FastPathLabels, Counter>::default();
-        let counter = |outcome: &str| {
-            family
-                .get_or_create(&FastPathLabels {
-                    outcome: outcome.to_owned(),
-                })
-                .clone()
-        };
-        let counters = Self {
-            served: counter("served"),
-            general: counter("general"),
-            mismatch: counter("mismatch"),
-        };
-        registry.register(
-            "graphql_fast_path",
-            "GraphQL operations by how they were answered",
-            family,
-        );
-        counters
-    }
-}
-
-/// How one operation was answered, for `Metrics::record_fast_path`.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FastPathOutcome {
-    Served,
-    General,
-    Mismatch,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ReplicaLabels {
-    /// The replica's place in `DATABASE_REPLICA_URLS`, from 0.
-    pub replica: String,
-}
-
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct ConnectionCloseLabels {
-    /// `client` (closed by the client or after its last response), `idle`
-    /// (keep-alive timeout), `header_timeout` (the request head was too
-    /// slow), `shutdown` or `error`.
-    pub reason: String,
 }
 
 impl Metrics {
@@ -332,145 +242,6 @@ impl Metrics {
 }
 
 impl Metrics {
-    pub fn record_fast_path(&self, outcome: FastPathOutcome) {
-        match outcome {
-            FastPathOutcome::Served => &self.fast_path.served,
-            FastPathOutcome::General => &self.fast_path.general,
-            FastPathOutcome::Mismatch => &self.fast_path.mismatch,
-        }
-        .inc();
-    }
-
-    /// Operations answered differently by the two paths so far (`verify`).
-    pub fn fast_path_mismatches(&self) -> u64 {
-        self.fast_path.mismatch.get()
-    }
-
-    /// Operations the fast path has answered so far.
-    pub fn fast_path_served(&self) -> u64 {
-        self.fast_path.served.get()
-    }
-
-    pub fn record_operation(&self, operation: &str, outcome: &str, seconds: f64) {
-        let labels = OperationLabels {
-            operation: operation.to_owned(),
-            outcome: outcome.to_owned(),
-        };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(seconds);
-    }
-
-    /// Counts one HTTP request and its time to the response's head.
-    pub fn record_http_request(
-        &self,
-        route: &'static str,
-        method: &'static str,
-        status: u16,
-        seconds: f64,
-    ) {
-        self.http_requests
-            .get_or_create(&HttpRequestLabels {
-                route,
-                method,
-                status,
-            })
-            .inc();
-        self.http_request_duration
-            .get_or_create(&HttpRouteLabels { route, method })
-            .observe(seconds);
-    }
-
-    /// The counter the password hasher increments for every argon2 run.
-    pub fn password_hashes(&self) -> Counter {
-        self.password_hashes.clone()
-    }
-
-    pub fn websocket_opened(&self) {
-        self.websocket_connections.inc();
-    }
-
-    pub fn websocket_closed(&self) {
-        self.websocket_connections.dec();
-    }
-
-    pub fn connection_opened(&self) {
-        self.http_connections.inc();
-    }
-
-    pub fn connection_closed(&self, reason: &str) {
-        self.http_connections.dec();
-        self.http_connections_closed
-            .get_or_create(&ConnectionCloseLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
-    }
-
-    pub fn record_login_failure(&self, reason: &str) {
-        self.login_failures
-            .get_or_create(&LoginFailureLabels {
-                reason: reason.to_owned(),
-            })
-            .inc();
-    }
-
-    /// Counts a settled webhook attempt: `delivered`, `retry` or `failed`.
-    pub fn record_webhook_delivery(&self, outcome: &'static str) {
-        debug_assert!(WEBHOOK_OUTCOMES.contains(&outcome), "{outcome}");
-        self.webhook_deliveries
-            .get_or_create(&WebhookOutcomeLabels {
-                outcome: outcome.to_owned(),
-            })
-            .inc();
-    }
-
-    /// The webhook queue as last measured: pending deliveries, and how long
-    /// the oldest of them has been queued.
-    pub fn set_webhook_queue(&self, pending: i64, oldest_pending_seconds: f64) {
-        self.webhook_queue_depth.set(pending);
-        self.webhook_oldest_pending_seconds
-            .set(oldest_pending_seconds);
-    }
-
-    /// Counts events the broker has confirmed.
-    pub fn record_bus_published(&self, events: u64) {
-        self.bus_published.inc_by(events);
-    }
-
-    pub fn set_bus_lag_seconds(&self, seconds: f64) {
-        self.bus_lag_seconds.set(seconds);
-    }
-
-    pub fn set_bus_connected(&self, connected: bool) {
-        self.bus_connected.set(i64::from(connected));
-    }
-
-    /// A replica's health as last checked; `lag_seconds` is left as it was
-    /// when unknown (unreachable).
-    pub fn set_replica_health(&self, replica: usize, healthy: bool, lag_seconds: Option<f64>) {
-        let labels = ReplicaLabels {
-            replica: replica.to_string(),
-        };
-        self.replica_healthy
-            .get_or_create(&labels)
-            .set(i64::from(healthy));
-        let lag = self.replica_lag_seconds.get_or_create(&labels);
-        if let Some(seconds) = lag_seconds {
-            lag.set(seconds);
-        }
-    }
-
-    /// The statement counter of a replica's pool.
-    pub fn replica_statements(&self, replica: usize) -> StatementCounter {
-        StatementCounter(
-            self.replica_statements
-                .get_or_create(&ReplicaLabels {
-                    replica: replica.to_string(),
-                })
-                .clone(),
-        )
-    }
-
     /// The text exposition, with the pool gauges read at this moment.
     pub fn render(&self, pool: &deadpool::Status) -> String {
         let to_i64 = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
