@@ -20,7 +20,7 @@ mod webhooks;
 use async_graphql::{MergedObject, Schema};
 
 pub use context::{RequestAuth, per_request_data};
-pub use executor::{GraphqlExecutor, refused_before_execution};
+pub use executor::{BatchAnswer, GraphqlExecutor, GraphqlResponse, refused_before_execution};
 
 use crate::app::AppState;
 use crate::config::Config;

@@ -3,7 +3,7 @@
 //! types of the GraphQL-over-HTTP spec, and the request's credential and
 //! client address handed to the executor.
 
-use async_graphql::{BatchRequest, BatchResponse, ServerError};
+use async_graphql::{BatchRequest, ServerError};
 use async_graphql_axum::GraphQLBatchRequest;
 use std::sync::Arc;
 
@@ -19,7 +19,10 @@ use super::server::ConnectionScope;
 use crate::app::AppState;
 use crate::extract::{ClientAddress, Credential};
 use crate::graphql::limits::Limit;
-use crate::graphql::{GraphqlExecutor, RequestAuth, per_request_data, refused_before_execution};
+use crate::graphql::{
+    BatchAnswer, GraphqlExecutor, GraphqlResponse, RequestAuth, per_request_data,
+    refused_before_execution,
+};
 
 const GRAPHQL_RESPONSE_JSON: &str = "application/graphql-response+json";
 
@@ -66,25 +69,31 @@ fn error_response(status: StatusCode, message: &str, code: &str, headers: &Heade
         .extensions
         .get_or_insert_with(Default::default)
         .set("code", code);
-    let body = async_graphql::Response::from_errors(vec![error]);
-    json_response(status, BatchResponse::Single(body), headers)
+    json_response(status, refusal(error), headers)
+}
+
+/// The answer to a request refused before any operation ran.
+fn refusal(error: ServerError) -> BatchAnswer {
+    BatchAnswer::Single(GraphqlResponse::General(
+        async_graphql::Response::from_errors(vec![error]),
+    ))
 }
 
 /// Serialises a GraphQL response, with the request id in every error.
-fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMap) -> Response {
+fn json_response(status: StatusCode, mut body: BatchAnswer, headers: &HeaderMap) -> Response {
     let request_id = headers
         .get(&super::request_id::REQUEST_ID)
         .and_then(|v| v.to_str().ok());
     if let Some(id) = request_id {
-        let responses: Vec<&mut async_graphql::Response> = match &mut body {
-            BatchResponse::Single(response) => vec![response],
-            BatchResponse::Batch(responses) => responses.iter_mut().collect(),
-        };
-        for error in responses.into_iter().flat_map(|r| r.errors.iter_mut()) {
-            error
-                .extensions
-                .get_or_insert_with(Default::default)
-                .set("requestId", id);
+        for response in body.responses_mut() {
+            if let GraphqlResponse::General(response) = response {
+                for error in &mut response.errors {
+                    error
+                        .extensions
+                        .get_or_insert_with(Default::default)
+                        .set("requestId", id);
+                }
+            }
         }
     }
     let content_type = if wants_graphql_response(headers) {
@@ -93,7 +102,7 @@ fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMa
         "application/json"
     };
     let refused = refused_limits(&body);
-    let mut response = match serde_json::to_vec(&Wire(&body)) {
+    let mut response = match wire_bytes(&body) {
         Ok(bytes) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -106,28 +115,45 @@ fn json_response(status: StatusCode, mut body: BatchResponse, headers: &HeaderMa
     response
 }
 
-/// A response as it goes on the wire. One that failed before execution
-/// (unparsable, over a limit, invalid) has no `data` entry at all, as the
-/// GraphQL spec and GraphQL over HTTP ask, rather than `"data": null`.
-struct Wire<'a>(&'a BatchResponse);
-
-struct WireResponse<'a>(&'a async_graphql::Response);
-
-impl serde::Serialize for Wire<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeSeq;
-        match self.0 {
-            BatchResponse::Single(response) => WireResponse(response).serialize(serializer),
-            BatchResponse::Batch(responses) => {
-                let mut seq = serializer.serialize_seq(Some(responses.len()))?;
-                for response in responses {
-                    seq.serialize_element(&WireResponse(response))?;
+/// The body: one response, or a batch's as a list.
+fn wire_bytes(body: &BatchAnswer) -> serde_json::Result<Vec<u8>> {
+    match body {
+        BatchAnswer::Single(response) => {
+            let mut out = Vec::new();
+            write_wire(&mut out, response)?;
+            Ok(out)
+        }
+        BatchAnswer::Batch(responses) => {
+            let mut out = vec![b'['];
+            for (index, response) in responses.iter().enumerate() {
+                if index > 0 {
+                    out.push(b',');
                 }
-                seq.end()
+                write_wire(&mut out, response)?;
             }
+            out.push(b']');
+            Ok(out)
         }
     }
 }
+
+fn write_wire(out: &mut Vec<u8>, response: &GraphqlResponse) -> serde_json::Result<()> {
+    match response {
+        GraphqlResponse::General(response) => serde_json::to_writer(out, &WireResponse(response)),
+        GraphqlResponse::Written(data) => {
+            out.reserve(data.len() + 9);
+            out.extend_from_slice(b"{\"data\":");
+            out.extend_from_slice(data);
+            out.push(b'}');
+            Ok(())
+        }
+    }
+}
+
+/// A response as it goes on the wire. One that failed before execution
+/// (unparsable, over a limit, invalid) has no `data` entry at all, as the
+/// GraphQL spec and GraphQL over HTTP ask, rather than `"data": null`.
+struct WireResponse<'a>(&'a async_graphql::Response);
 
 impl serde::Serialize for WireResponse<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -168,8 +194,7 @@ async fn execute(
     let batch = match batch {
         BatchRequest::Batch(requests) if requests.len() > max => {
             let error = Limit::Batch.error(format!("a batch may hold at most {max} operations"));
-            let body = BatchResponse::Single(async_graphql::Response::from_errors(vec![error]));
-            return json_response(StatusCode::BAD_REQUEST, body, headers);
+            return json_response(StatusCode::BAD_REQUEST, refusal(error), headers);
         }
         BatchRequest::Single(request) => {
             BatchRequest::Single(per_request_data(request, &state.app, auth, client))
@@ -186,8 +211,8 @@ async fn execute(
     // execution (unparsable or invalid document: no data, and errors without
     // a path) is a 400; errors raised by fields still answer 200.
     let status = match &response {
-        BatchResponse::Single(r)
-            if wants_graphql_response(headers) && refused_before_execution(r) =>
+        BatchAnswer::Single(r)
+            if wants_graphql_response(headers) && r.refused_before_execution() =>
         {
             StatusCode::BAD_REQUEST
         }
@@ -210,8 +235,7 @@ async fn graphql_post(
         Err(rejection) if rejection.0.to_string().contains("length limit exceeded") => {
             let error =
                 Limit::BodySize.error("the request body is larger than this server accepts");
-            let body = BatchResponse::Single(async_graphql::Response::from_errors(vec![error]));
-            json_response(StatusCode::PAYLOAD_TOO_LARGE, body, &headers)
+            json_response(StatusCode::PAYLOAD_TOO_LARGE, refusal(error), &headers)
         }
         // The parser's message quotes the input (a password in `variables`
         // would come back): say what is expected instead.
@@ -300,15 +324,11 @@ fn is_refused_mutation(response: &Response) -> bool {
 #[derive(Clone, Debug, Default)]
 struct RefusedLimits(Vec<Limit>);
 
-fn refused_limits(body: &BatchResponse) -> RefusedLimits {
-    let responses: Vec<&async_graphql::Response> = match body {
-        BatchResponse::Single(response) => vec![response],
-        BatchResponse::Batch(responses) => responses.iter().collect(),
-    };
+fn refused_limits(body: &BatchAnswer) -> RefusedLimits {
     RefusedLimits(
-        responses
-            .into_iter()
-            .flat_map(|r| r.errors.iter())
+        body.responses()
+            .iter()
+            .flat_map(GraphqlResponse::errors)
             .filter_map(|e| e.extensions.as_ref()?.get("limit"))
             .filter_map(|v| match v {
                 async_graphql::Value::String(name) => Limit::parse(name),

@@ -179,6 +179,7 @@ impl async_graphql::Executor for SocketExecutor {
         self.graphql
             .execute(self.session.attach(request), false)
             .await
+            .into_response()
     }
 
     fn execute_stream(

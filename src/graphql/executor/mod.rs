@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::{BatchRequest, BatchResponse, Request, Response, ServerError, ServerResult};
+use async_graphql::{BatchRequest, Request, Response, ServerError, ServerResult};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -30,7 +30,7 @@ mod responses;
 use documents::{Checked, PARSED_QUERY_BYTES_KEPT, PERSISTED_QUERY_BYTES_KEPT, Prepared};
 use labels::{RootFields, loggable_operation_name};
 use responses::finish_errors;
-pub use responses::refused_before_execution;
+pub use responses::{BatchAnswer, GraphqlResponse, refused_before_execution};
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -93,7 +93,7 @@ impl GraphqlExecutor {
     }
 
     /// Executes one request. `read_only` requests (GET) may not hold a mutation.
-    pub async fn execute(&self, request: Request, read_only: bool) -> Response {
+    pub async fn execute(&self, request: Request, read_only: bool) -> GraphqlResponse {
         let started = Instant::now();
         let operation_name =
             loggable_operation_name(request.operation_name.as_deref()).map(str::to_owned);
@@ -120,7 +120,8 @@ impl GraphqlExecutor {
                 prepared => {
                     let response = executor
                         .run(request, prepared, started, operation_name.as_deref())
-                        .await;
+                        .await
+                        .into_response();
                     futures_util::stream::once(std::future::ready(response)).boxed()
                 }
             }
@@ -159,7 +160,7 @@ impl GraphqlExecutor {
         prepared: ServerResult<Prepared>,
         started: Instant,
         operation_name: Option<&str>,
-    ) -> Response {
+    ) -> GraphqlResponse {
         let span = traces::graphql_span(
             prepared.as_ref().map_or("", |p| p.operation.as_str()),
             operation_name,
@@ -174,15 +175,20 @@ impl GraphqlExecutor {
                     ..
                 } = prepared;
                 if let Some((hash, checked)) = to_persist
-                    && !refused_before_execution(&response)
+                    && !response.refused_before_execution()
                 {
                     self.0.persisted.insert(hash, checked);
                 }
                 (response, operation)
             }
-            Err(error) => (Response::from_errors(vec![error]), String::new()),
+            Err(error) => (
+                GraphqlResponse::General(Response::from_errors(vec![error])),
+                String::new(),
+            ),
         };
-        finish_errors(&mut response);
+        if let GraphqlResponse::General(response) = &mut response {
+            finish_errors(response);
+        }
         let outcome = self.observe(&operation, operation_name, &response, started);
         traces::finish_graphql_span(&span, &outcome);
         response
@@ -191,26 +197,27 @@ impl GraphqlExecutor {
     /// The fast path when it can answer, else async-graphql; a document
     /// that async-graphql ran without refusing becomes eligible for the
     /// fast path.
-    async fn execute_prepared(&self, request: Request, prepared: &Prepared) -> Response {
+    async fn execute_prepared(&self, request: Request, prepared: &Prepared) -> GraphqlResponse {
         let checked = &prepared.checked;
         let mode = self.0.state.config.graphql_fast_path;
         let fast = match mode {
             FastPathMode::Off => None,
-            FastPathMode::On | FastPathMode::Verify => fast::execute(
-                &checked.fast,
-                &checked.document,
-                self.0.max_complexity,
-                &request,
-                &self.0.state,
-            )
-            .await
-            .map(Response::new),
+            FastPathMode::On | FastPathMode::Verify => {
+                fast::execute(
+                    &checked.fast,
+                    &checked.document,
+                    self.0.max_complexity,
+                    &request,
+                    &self.0.state,
+                )
+                .await
+            }
         };
         let metrics = &self.0.metrics;
         let fast = match fast {
             Some(fast) if mode == FastPathMode::On => {
                 metrics.record_fast_path(FastPathOutcome::Served);
-                return fast;
+                return GraphqlResponse::Written(fast);
             }
             Some(fast) => Some(fast),
             None => {
@@ -236,7 +243,8 @@ impl GraphqlExecutor {
             checked.fast.mark_validated();
         }
         if let Some(fast) = fast {
-            if serde_json::to_vec(&fast).ok() == serde_json::to_vec(&response).ok() {
+            let fast = [&b"{\"data\":"[..], &fast, b"}"].concat();
+            if serde_json::to_vec(&response).ok() == Some(fast) {
                 metrics.record_fast_path(FastPathOutcome::Served);
             } else {
                 metrics.record_fast_path(FastPathOutcome::Mismatch);
@@ -247,15 +255,15 @@ impl GraphqlExecutor {
                 );
             }
         }
-        response
+        GraphqlResponse::General(response)
     }
 
-    pub async fn execute_batch(&self, batch: BatchRequest, read_only: bool) -> BatchResponse {
+    pub async fn execute_batch(&self, batch: BatchRequest, read_only: bool) -> BatchAnswer {
         match batch {
             BatchRequest::Single(request) => {
-                BatchResponse::Single(self.execute(request, read_only).await)
+                BatchAnswer::Single(self.execute(request, read_only).await)
             }
-            BatchRequest::Batch(requests) => BatchResponse::Batch(
+            BatchRequest::Batch(requests) => BatchAnswer::Batch(
                 futures_util::future::join_all(
                     requests.into_iter().map(|r| self.execute(r, read_only)),
                 )
@@ -289,17 +297,17 @@ impl GraphqlExecutor {
         &self,
         operation: &str,
         operation_name: Option<&str>,
-        response: &Response,
+        response: &GraphqlResponse,
         started: Instant,
     ) -> String {
         let elapsed = started.elapsed();
-        let operation = if refused_before_execution(response) || operation.is_empty() {
+        let operation = if response.refused_before_execution() || operation.is_empty() {
             "invalid"
         } else {
             operation
         };
         let outcome = response
-            .errors
+            .errors()
             .first()
             .and_then(|e| e.extensions.as_ref())
             .and_then(|ext| ext.get("code"))
@@ -316,7 +324,7 @@ impl GraphqlExecutor {
             operation_name,
             outcome,
             duration_ms = elapsed.as_secs_f64() * 1000.0,
-            errors = response.errors.len(),
+            errors = response.errors().len(),
             "graphql operation"
         );
         outcome

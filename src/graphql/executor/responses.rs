@@ -5,6 +5,68 @@ use async_graphql::{Response, ServerError};
 
 use crate::graphql::errors::assign_code;
 
+/// One operation's answer: async-graphql's response, or a successful one
+/// (data, no errors) that the fast path wrote as JSON from the rows.
+pub enum GraphqlResponse {
+    General(Response),
+    /// The JSON of the response's `data`.
+    Written(Vec<u8>),
+}
+
+/// The answers to one HTTP request: one operation's, or a batch's.
+pub enum BatchAnswer {
+    Single(GraphqlResponse),
+    Batch(Vec<GraphqlResponse>),
+}
+
+impl GraphqlResponse {
+    pub fn errors(&self) -> &[ServerError] {
+        match self {
+            Self::General(response) => &response.errors,
+            Self::Written(_) => &[],
+        }
+    }
+
+    /// Failed before execution: unparsable, over a limit, or invalid.
+    pub fn refused_before_execution(&self) -> bool {
+        match self {
+            Self::General(response) => refused_before_execution(response),
+            Self::Written(_) => false,
+        }
+    }
+
+    /// As async-graphql's response, for what speaks its protocol (the
+    /// WebSocket transport). Written JSON is read back into values: the
+    /// same keys in the same order, the same strings and numbers.
+    pub fn into_response(self) -> Response {
+        match self {
+            Self::General(response) => response,
+            Self::Written(data) => match serde_json::from_slice::<async_graphql::Value>(&data) {
+                Ok(data) => Response::new(data),
+                Err(_) => {
+                    Response::from_errors(vec![ServerError::new("internal server error", None)])
+                }
+            },
+        }
+    }
+}
+
+impl BatchAnswer {
+    pub fn responses(&self) -> &[GraphqlResponse] {
+        match self {
+            Self::Single(response) => std::slice::from_ref(response),
+            Self::Batch(responses) => responses,
+        }
+    }
+
+    pub fn responses_mut(&mut self) -> &mut [GraphqlResponse] {
+        match self {
+            Self::Single(response) => std::slice::from_mut(response),
+            Self::Batch(responses) => responses,
+        }
+    }
+}
+
 /// Errors one response carries at most; the rest are summed up in one more.
 /// Invalid documents can draw an error per token, and nobody reads the 21st.
 pub const MAX_ERRORS_PER_RESPONSE: usize = 20;

@@ -22,20 +22,21 @@
 
 mod plan;
 mod render;
+mod select;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use async_graphql::parser::types::ExecutableDocument;
 use async_graphql::{InputType, Name, Request, Value, Variables};
-use indexmap::IndexMap;
 
 use super::context::RequestAuth;
 use super::customers::CustomerFilterInput;
 use super::pagination::page_request;
 use crate::app::AppState;
 use crate::service::customers::{self, CustomerFilter, CustomerOrder};
-use plan::{Arguments, Condition, Entry, Plan, RootField};
+use plan::{Arguments, Condition, Plan, RootField, Selection};
+use select::{Below, Needs};
 
 /// What the fast path knows of one cached document; shared by every copy
 /// of its cache entry.
@@ -61,14 +62,15 @@ impl FastSlot {
     }
 }
 
-/// Answers `request` on the fast path, or `None` if the general path must.
+/// Answers `request` on the fast path with the JSON of the response's
+/// `data`, or `None` if the general path must answer.
 pub async fn execute(
     slot: &FastSlot,
     document: &ExecutableDocument,
     max_complexity: usize,
     request: &Request,
     state: &AppState,
-) -> Option<Value> {
+) -> Option<Vec<u8>> {
     let plan = slot.plan(document, max_complexity)?;
     match (&request.operation_name, &plan.operation_name) {
         (None, _) => {}
@@ -85,22 +87,47 @@ pub async fn execute(
         state,
         auth,
     };
-    let mut data = IndexMap::with_capacity(plan.root.len());
-    for entry in &plan.root {
-        if run.skipped(&entry.conditions)? {
-            continue;
-        }
-        let value = match &entry.field {
-            RootField::Typename => Value::String("Query".to_owned()),
-            RootField::Customers(arguments, selection) => {
-                run.customers(arguments, selection).await?
-            }
-            RootField::Customer(arguments, selection) => run.customer(arguments, selection).await?,
-        };
-        render::insert_value(&mut data, entry.key.clone(), value);
-    }
     // Nothing selected: async-graphql answers that its own way.
-    (!data.is_empty()).then_some(Value::Object(data))
+    let keys = select::kept(&run, &[&plan.root])??;
+    // Every read first, then the JSON in one go. A key selected twice asks
+    // the same twice (the plan checks that): it is read once.
+    let mut loaded = Vec::with_capacity(keys.len());
+    for (key, fields) in &keys {
+        let data = match fields[0] {
+            RootField::Typename => Loaded::Typename,
+            RootField::Customers(arguments, _) => {
+                let selections = Below::of(fields, |f| match f {
+                    RootField::Customers(_, selection) => Some(selection),
+                    _ => None,
+                })?;
+                let page = run.customers(arguments, selections.as_slice()).await?;
+                Loaded::Page(selections, page)
+            }
+            RootField::Customer(arguments, _) => {
+                let selections = Below::of(fields, |f| match f {
+                    RootField::Customer(_, selection) => Some(selection),
+                    _ => None,
+                })?;
+                let customer = run.customer(arguments, selections.as_slice()).await?;
+                Loaded::Customer(selections, customer)
+            }
+        };
+        loaded.push((*key, data));
+    }
+    let mut json = render::Json::new(&run, &loaded);
+    json.data(&loaded)?;
+    Some(json.into_bytes())
+}
+
+/// A root key's rows, read and ready to be written with its selections.
+enum Loaded<'a> {
+    Typename,
+    Page(Below<'a, plan::ConnectionField>, render::Page<'a>),
+    /// `None`: no such customer (or not one the caller may see).
+    Customer(
+        Below<'a, plan::CustomerField>,
+        Option<Box<render::OneCustomer<'a>>>,
+    ),
 }
 
 /// One request on the fast path.
@@ -111,7 +138,7 @@ struct Run<'a> {
     auth: &'a Arc<RequestAuth>,
 }
 
-impl Run<'_> {
+impl<'a> Run<'a> {
     /// Whether `@skip`/`@include` leave the field out, as async-graphql
     /// decides it (from the request's variables only, not their defaults);
     /// `None` (give up) for a condition that is not a plain boolean, which
@@ -162,8 +189,8 @@ impl Run<'_> {
     async fn customers(
         &self,
         arguments: &Arguments,
-        selection: &[Entry<plan::ConnectionField>],
-    ) -> Option<Value> {
+        selections: &[&Selection<plan::ConnectionField>],
+    ) -> Option<render::Page<'a>> {
         let filter: Option<CustomerFilterInput> = self.argument(arguments, "filter")?;
         let order = if arguments.iter().any(|(n, _)| n == "orderBy") {
             self.argument::<CustomerOrder>(arguments, "orderBy")?
@@ -182,7 +209,7 @@ impl Run<'_> {
         let rows = customers::list(self.state, principal, &filter, order, page)
             .await
             .ok()?;
-        let needs = render::Needs::of_connection(self, selection)?;
+        let needs = Needs::of_connection(self, selections)?;
         let guests = self
             .guests(needs.guests, rows.items.iter().map(|r| r.id))
             .await?;
@@ -194,28 +221,31 @@ impl Run<'_> {
             ),
             false => None,
         };
-        let page = render::Page {
-            rows: &rows,
-            guests: &guests,
+        Some(render::Page {
+            rows,
+            guests,
             total,
             principal,
-        };
-        render::connection(self, selection, &page)
+        })
     }
 
     async fn customer(
         &self,
         arguments: &Arguments,
-        selection: &[Entry<plan::CustomerField>],
-    ) -> Option<Value> {
+        selections: &[&Selection<plan::CustomerField>],
+    ) -> Option<Option<Box<render::OneCustomer<'a>>>> {
         let id: uuid::Uuid = self.argument(arguments, "id")?;
         let principal = self.auth.principal(self.state).await.ok()?;
         let Some(row) = customers::get(self.state, principal, id).await.ok()? else {
-            return Some(Value::Null);
+            return Some(None);
         };
-        let needs_guest = render::Needs::of_customer(self, selection)?;
+        let needs_guest = Needs::of_customer(self, selections)?;
         let guests = self.guests(needs_guest, [row.id]).await?;
-        render::customer(self, selection, &row, &guests, principal)
+        Some(Some(Box::new(render::OneCustomer {
+            row,
+            guests,
+            principal,
+        })))
     }
 
     /// The guest agents of these customers, read as the `guestAgent`

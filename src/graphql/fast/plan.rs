@@ -9,7 +9,7 @@ use async_graphql::Name;
 use async_graphql::parser::Positioned;
 use async_graphql::parser::types::{
     Directive, DocumentOperations, ExecutableDocument, Field, OperationDefinition, OperationType,
-    Selection, SelectionSet,
+    Selection as DocumentSelection, SelectionSet,
 };
 use async_graphql_value::{ConstValue, Value};
 
@@ -24,7 +24,17 @@ pub struct Plan {
     pub named_operations: bool,
     /// Declared variables and their defaults.
     pub variables: Vec<(Name, Option<ConstValue>)>,
-    pub root: Vec<Entry<RootField>>,
+    pub root: Selection<RootField>,
+}
+
+/// The fields of one selection set, fragments expanded in place.
+#[derive(Debug)]
+pub struct Selection<F> {
+    pub entries: Vec<Entry<F>>,
+    /// No `@skip`/`@include` and no response key twice: every entry is
+    /// written, once, in order. Otherwise the writer decides per request
+    /// which fields are kept and merges repeated keys as async-graphql does.
+    pub plain: bool,
 }
 
 /// A field of a selection set, in document order once fragments are
@@ -50,16 +60,16 @@ pub type Arguments = Vec<(Name, Value)>;
 #[derive(Debug)]
 pub enum RootField {
     Typename,
-    Customers(Arguments, Vec<Entry<ConnectionField>>),
-    Customer(Arguments, Vec<Entry<CustomerField>>),
+    Customers(Arguments, Selection<ConnectionField>),
+    Customer(Arguments, Selection<CustomerField>),
 }
 
 #[derive(Debug)]
 pub enum ConnectionField {
     Typename,
-    Edges(Vec<Entry<EdgeField>>),
-    Nodes(Vec<Entry<CustomerField>>),
-    PageInfo(Vec<Entry<PageInfoField>>),
+    Edges(Selection<EdgeField>),
+    Nodes(Selection<CustomerField>),
+    PageInfo(Selection<PageInfoField>),
     TotalCount,
 }
 
@@ -67,7 +77,7 @@ pub enum ConnectionField {
 pub enum EdgeField {
     Typename,
     Cursor,
-    Node(Vec<Entry<CustomerField>>),
+    Node(Selection<CustomerField>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -97,7 +107,7 @@ pub enum CustomerField {
     LineSecret,
     LineToken,
     WebhookSecret,
-    GuestAgent(Vec<Entry<AgentField>>),
+    GuestAgent(Selection<AgentField>),
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -138,8 +148,17 @@ pub fn plan(document: &ExecutableDocument, max_complexity: usize) -> Option<Plan
         return None;
     }
     let planner = Planner { document };
-    let mut root = Vec::new();
+    let mut root: Vec<Entry<RootField>> = Vec::new();
     planner.collect(&operation.selection_set.node, &[], &mut root)?;
+    // A root key selected twice is read once: only if both ask the same.
+    for (index, entry) in root.iter().enumerate() {
+        if root[..index]
+            .iter()
+            .any(|first| first.key == entry.key && !first.field.same_root_field(&entry.field))
+        {
+            return None;
+        }
+    }
     let plan = Plan {
         operation_name,
         named_operations,
@@ -148,7 +167,7 @@ pub fn plan(document: &ExecutableDocument, max_complexity: usize) -> Option<Plan
             .iter()
             .map(|v| (v.node.name.node.clone(), v.node.default_value().cloned()))
             .collect(),
-        root,
+        root: Selection::of(root)?,
     };
     (plan.worst_complexity() <= max_complexity).then_some(plan)
 }
@@ -170,7 +189,7 @@ impl Planner<'_> {
             let mut applying = conditions.to_vec();
             applying.extend(conditions_of(selection.node.directives())?);
             match &selection.node {
-                Selection::Field(field) => {
+                DocumentSelection::Field(field) => {
                     let field = &field.node;
                     out.push(Entry {
                         key: field.response_key().node.clone(),
@@ -178,7 +197,7 @@ impl Planner<'_> {
                         conditions: applying,
                     });
                 }
-                Selection::FragmentSpread(spread) => {
+                DocumentSelection::FragmentSpread(spread) => {
                     let fragment = self
                         .document
                         .fragments
@@ -188,7 +207,7 @@ impl Planner<'_> {
                     }
                     self.collect(&fragment.node.selection_set.node, &applying, out)?;
                 }
-                Selection::InlineFragment(inline) => {
+                DocumentSelection::InlineFragment(inline) => {
                     if let Some(condition) = &inline.node.type_condition
                         && condition.node.on.node.as_str() != F::NAME
                     {
@@ -201,10 +220,42 @@ impl Planner<'_> {
         Some(())
     }
 
-    fn children<T: ObjectType>(&self, field: &Field) -> Option<Vec<Entry<T>>> {
+    fn children<T: ObjectType>(&self, field: &Field) -> Option<Selection<T>> {
         let mut out = Vec::new();
         self.collect(&field.selection_set.node, &[], &mut out)?;
-        Some(out)
+        Selection::of(out)
+    }
+}
+
+impl<F> Selection<F> {
+    /// `None` for one response key given to two different fields, which
+    /// validation refuses: the writer takes a key's first field for all.
+    fn of(entries: Vec<Entry<F>>) -> Option<Self> {
+        let mut plain = true;
+        for (index, entry) in entries.iter().enumerate() {
+            plain &= entry.conditions.is_empty();
+            for first in entries[..index]
+                .iter()
+                .filter(|first| first.key == entry.key)
+            {
+                plain = false;
+                if std::mem::discriminant(&first.field) != std::mem::discriminant(&entry.field) {
+                    return None;
+                }
+            }
+        }
+        Some(Self { entries, plain })
+    }
+}
+
+impl RootField {
+    fn same_root_field(&self, other: &Self) -> bool {
+        match (self, other) {
+            (Self::Typename, Self::Typename) => true,
+            (Self::Customers(arguments, _), Self::Customers(other, _))
+            | (Self::Customer(arguments, _), Self::Customer(other, _)) => arguments == other,
+            _ => false,
+        }
     }
 }
 
@@ -362,6 +413,7 @@ impl ObjectType for AgentField {
 impl Plan {
     fn worst_complexity(&self) -> usize {
         self.root
+            .entries
             .iter()
             .map(|entry| match &entry.field {
                 RootField::Typename => 1,
@@ -375,8 +427,9 @@ impl Plan {
     }
 }
 
-fn sum<F>(entries: &[Entry<F>], cost: fn(&F) -> usize) -> usize {
-    entries
+fn sum<F>(selection: &Selection<F>, cost: fn(&F) -> usize) -> usize {
+    selection
+        .entries
         .iter()
         .map(|e| cost(&e.field))
         .fold(0, usize::saturating_add)
@@ -387,7 +440,7 @@ impl ConnectionField {
         1 + match self {
             Self::Edges(edges) => sum(edges, EdgeField::cost),
             Self::Nodes(nodes) => sum(nodes, CustomerField::cost),
-            Self::PageInfo(info) => info.len(),
+            Self::PageInfo(info) => info.entries.len(),
             Self::Typename | Self::TotalCount => 0,
         }
     }
@@ -405,7 +458,7 @@ impl EdgeField {
 impl CustomerField {
     fn cost(&self) -> usize {
         1 + match self {
-            Self::GuestAgent(agent) => agent.len(),
+            Self::GuestAgent(agent) => agent.entries.len(),
             _ => 0,
         }
     }

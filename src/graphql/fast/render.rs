@@ -1,14 +1,19 @@
-//! Builds the response's values from rows, field by field as the plan
-//! selects them, with the conversions async-graphql's resolvers use.
+//! Writes the response's JSON straight from the rows, field by field as
+//! the plan selects them, with the conversions async-graphql's resolvers
+//! use and the bytes its serialisation would write: no value tree between
+//! the rows and the body. Repeated keys and `@skip`/`@include` are
+//! resolved per request by `select`.
 
 use std::collections::HashMap;
 
 use async_graphql::{InputType, Name, ScalarType, Value};
-use indexmap::IndexMap;
 use uuid::Uuid;
 
-use super::Run;
-use super::plan::{AgentField, ConnectionField, CustomerField, EdgeField, Entry, PageInfoField};
+use super::plan::{
+    AgentField, ConnectionField, CustomerField, EdgeField, PageInfoField, Selection,
+};
+use super::select::{Below, kept};
+use super::{Loaded, Run};
 use crate::auth::{Permission, Principal};
 use crate::db::models::agent::AgentRow;
 use crate::db::models::customer::CustomerRow;
@@ -21,223 +26,309 @@ pub type Guests = HashMap<Uuid, Option<AgentRow>>;
 
 /// A page of customers and what its fields need beyond the rows.
 pub struct Page<'a> {
-    pub rows: &'a Rows<CustomerRow>,
-    pub guests: &'a Guests,
+    pub rows: Rows<CustomerRow>,
+    pub guests: Guests,
     pub total: Option<i64>,
     pub principal: &'a Principal,
 }
 
-/// What a selection needs loaded before it renders.
-#[derive(Default)]
-pub struct Needs {
-    pub guests: bool,
-    pub total_count: bool,
+/// One customer and what its fields need beyond the row.
+pub struct OneCustomer<'a> {
+    pub row: CustomerRow,
+    pub guests: Guests,
+    pub principal: &'a Principal,
 }
 
-impl Needs {
-    pub fn of_connection(run: &Run, selection: &[Entry<ConnectionField>]) -> Option<Self> {
-        let mut needs = Self::default();
-        for entry in selection {
-            if run.skipped(&entry.conditions)? {
-                continue;
+/// About what one customer takes as JSON with most of its fields and its
+/// guest agent: the buffer is sized once rather than grown in steps.
+const BYTES_PER_CUSTOMER: usize = 900;
+
+/// The JSON being written. Every method returns `None` when the fast path
+/// must give up (the general path then answers instead).
+pub struct Json<'a> {
+    run: &'a Run<'a>,
+    out: Vec<u8>,
+}
+
+impl<'a> Json<'a> {
+    pub fn new(run: &'a Run<'a>, loaded: &[(&Name, Loaded)]) -> Self {
+        let customers: usize = loaded
+            .iter()
+            .map(|(_, data)| match data {
+                Loaded::Page(_, page) => page.rows.items.len(),
+                Loaded::Customer(..) => 1,
+                Loaded::Typename => 0,
+            })
+            .sum();
+        Self {
+            run,
+            out: Vec::with_capacity(64 + customers * BYTES_PER_CUSTOMER),
+        }
+    }
+
+    pub fn into_bytes(self) -> Vec<u8> {
+        self.out
+    }
+
+    /// The response's `data`: each root key kept, with what was read for it.
+    pub fn data(&mut self, loaded: &[(&Name, Loaded)]) -> Option<()> {
+        self.out.push(b'{');
+        for (index, (key, data)) in loaded.iter().enumerate() {
+            if index > 0 {
+                self.out.push(b',');
             }
-            match &entry.field {
-                ConnectionField::TotalCount => needs.total_count = true,
-                ConnectionField::Nodes(node) => needs.guests |= Self::of_customer(run, node)?,
-                ConnectionField::Edges(edge) => {
-                    for entry in edge {
-                        if let EdgeField::Node(node) = &entry.field
-                            && !run.skipped(&entry.conditions)?
-                        {
-                            needs.guests |= Self::of_customer(run, node)?;
+            self.key(key);
+            match data {
+                Loaded::Typename => self.str("Query")?,
+                Loaded::Page(selections, page) => self.connection(selections.as_slice(), page)?,
+                Loaded::Customer(_, None) => self.null(),
+                Loaded::Customer(selections, Some(one)) => {
+                    self.customer(selections.as_slice(), &one.row, &one.guests, one.principal)?;
+                }
+            }
+        }
+        self.out.push(b'}');
+        Some(())
+    }
+
+    /// An object of the fields its selections keep, each key written by
+    /// `field` from the fields selected under it (one, unless repeated).
+    fn object<F>(
+        &mut self,
+        selections: &[&Selection<F>],
+        mut field: impl FnMut(&mut Self, &[&F]) -> Option<()>,
+    ) -> Option<()> {
+        if let [selection] = selections
+            && selection.plain
+            && !selection.entries.is_empty()
+        {
+            self.out.push(b'{');
+            for (index, entry) in selection.entries.iter().enumerate() {
+                if index > 0 {
+                    self.out.push(b',');
+                }
+                self.key(&entry.key);
+                field(self, &[&entry.field])?;
+            }
+            self.out.push(b'}');
+            return Some(());
+        }
+        let Some(keys) = kept(self.run, selections)? else {
+            self.null();
+            return Some(());
+        };
+        self.out.push(b'{');
+        for (index, (key, fields)) in keys.iter().enumerate() {
+            if index > 0 {
+                self.out.push(b',');
+            }
+            self.key(key);
+            field(self, fields)?;
+        }
+        self.out.push(b'}');
+        Some(())
+    }
+
+    fn list<T>(
+        &mut self,
+        items: impl IntoIterator<Item = T>,
+        mut item: impl FnMut(&mut Self, T) -> Option<()>,
+    ) -> Option<()> {
+        self.out.push(b'[');
+        for (index, value) in items.into_iter().enumerate() {
+            if index > 0 {
+                self.out.push(b',');
+            }
+            item(self, value)?;
+        }
+        self.out.push(b']');
+        Some(())
+    }
+
+    /// A response key: a GraphQL name, which never needs escaping.
+    fn key(&mut self, key: &Name) {
+        self.out.push(b'"');
+        self.out.extend_from_slice(key.as_bytes());
+        self.out.extend_from_slice(b"\":");
+    }
+
+    /// Anything serde writes (strings escaped as serde_json escapes them,
+    /// which is how async-graphql's values reach the wire).
+    fn serde(&mut self, value: &(impl serde::Serialize + ?Sized)) -> Option<()> {
+        serde_json::to_writer(&mut self.out, value).ok()
+    }
+
+    /// A value as the resolver's conversion gives it.
+    fn value(&mut self, value: &Value) -> Option<()> {
+        self.serde(value)
+    }
+
+    fn str(&mut self, text: &str) -> Option<()> {
+        self.serde(text)
+    }
+
+    fn uuid(&mut self, id: &Uuid) {
+        let mut text = [0u8; uuid::fmt::Hyphenated::LENGTH];
+        self.out.push(b'"');
+        self.out
+            .extend_from_slice(id.hyphenated().encode_lower(&mut text).as_bytes());
+        self.out.push(b'"');
+    }
+
+    fn null(&mut self) {
+        self.out.extend_from_slice(b"null");
+    }
+
+    fn scalar(&mut self, value: &impl ScalarType) -> Option<()> {
+        self.value(&value.to_value())
+    }
+
+    fn optional_scalar(&mut self, value: Option<&impl ScalarType>) -> Option<()> {
+        match value {
+            Some(value) => self.scalar(value),
+            None => {
+                self.null();
+                Some(())
+            }
+        }
+    }
+
+    fn connection(
+        &mut self,
+        selections: &[&Selection<ConnectionField>],
+        page: &Page,
+    ) -> Option<()> {
+        let rows = &page.rows.items;
+        self.object(selections, |json, fields| match fields[0] {
+            ConnectionField::Typename => json.str("CustomerConnection"),
+            ConnectionField::TotalCount => json.serde(&page.total?),
+            ConnectionField::Edges(_) => {
+                let edges = Below::of(fields, |f| match f {
+                    ConnectionField::Edges(edge) => Some(edge),
+                    _ => None,
+                })?;
+                json.list(rows, |json, row| {
+                    json.object(edges.as_slice(), |json, fields| match fields[0] {
+                        EdgeField::Typename => json.str("CustomerEdge"),
+                        EdgeField::Cursor => json.str(&encode_cursor(row.page_key())),
+                        EdgeField::Node(_) => {
+                            let node = Below::of(fields, |f| match f {
+                                EdgeField::Node(node) => Some(node),
+                                _ => None,
+                            })?;
+                            json.customer(node.as_slice(), row, &page.guests, page.principal)
                         }
+                    })
+                })
+            }
+            ConnectionField::Nodes(_) => {
+                let node = Below::of(fields, |f| match f {
+                    ConnectionField::Nodes(node) => Some(node),
+                    _ => None,
+                })?;
+                json.list(rows, |json, row| {
+                    json.customer(node.as_slice(), row, &page.guests, page.principal)
+                })
+            }
+            ConnectionField::PageInfo(_) => {
+                let info = Below::of(fields, |f| match f {
+                    ConnectionField::PageInfo(info) => Some(info),
+                    _ => None,
+                })?;
+                let cursor = |json: &mut Self, row: Option<&CustomerRow>| match row {
+                    Some(row) => json.str(&encode_cursor(row.page_key())),
+                    None => {
+                        json.null();
+                        Some(())
                     }
-                }
-                ConnectionField::Typename | ConnectionField::PageInfo(_) => {}
-            }
-        }
-        Some(needs)
-    }
-
-    /// Whether a customer's selection reads its guest agent.
-    pub fn of_customer(run: &Run, selection: &[Entry<CustomerField>]) -> Option<bool> {
-        for entry in selection {
-            if matches!(entry.field, CustomerField::GuestAgent(_))
-                && !run.skipped(&entry.conditions)?
-            {
-                return Some(true);
-            }
-        }
-        Some(false)
-    }
-}
-
-/// An object of the fields `selection` keeps, each resolved by `resolve`,
-/// merged as async-graphql merges repeated response keys.
-fn object<F>(
-    run: &Run,
-    selection: &[Entry<F>],
-    mut resolve: impl FnMut(&F) -> Option<Value>,
-) -> Option<Value> {
-    let mut fields = IndexMap::with_capacity(selection.len());
-    for entry in selection {
-        if !entry.conditions.is_empty() && run.skipped(&entry.conditions)? {
-            continue;
-        }
-        insert_value(&mut fields, entry.key.clone(), resolve(&entry.field)?);
-    }
-    // async-graphql answers an object whose every field was skipped with null.
-    Some(if fields.is_empty() {
-        Value::Null
-    } else {
-        Value::Object(fields)
-    })
-}
-
-/// async-graphql's rule for a response key selected more than once: the
-/// first value stays; objects (and the objects of lists, by position)
-/// merge their fields into it.
-pub fn insert_value(fields: &mut IndexMap<Name, Value>, key: Name, value: Value) {
-    let Some(existing) = fields.get_mut(&key) else {
-        fields.insert(key, value);
-        return;
-    };
-    match (existing, value) {
-        (Value::Object(existing), Value::Object(more)) => merge(existing, more),
-        (Value::List(existing), Value::List(more)) => {
-            for (existing, more) in existing.iter_mut().zip(more) {
-                if let (Value::Object(existing), Value::Object(more)) = (existing, more) {
-                    merge(existing, more);
-                }
-            }
-        }
-        _ => {}
-    }
-}
-
-fn merge(existing: &mut IndexMap<Name, Value>, more: IndexMap<Name, Value>) {
-    for (key, value) in more {
-        insert_value(existing, key, value);
-    }
-}
-
-pub fn connection(run: &Run, selection: &[Entry<ConnectionField>], page: &Page) -> Option<Value> {
-    let rows = &page.rows.items;
-    object(run, selection, |field| match field {
-        ConnectionField::Typename => Some(typename("CustomerConnection")),
-        ConnectionField::TotalCount => Some(Value::from(page.total?)),
-        ConnectionField::Edges(edge) => rows
-            .iter()
-            .map(|row| {
-                object(run, edge, |field| match field {
-                    EdgeField::Typename => Some(typename("CustomerEdge")),
-                    EdgeField::Cursor => Some(Value::String(encode_cursor(row.page_key()))),
-                    EdgeField::Node(node) => customer(run, node, row, page.guests, page.principal),
+                };
+                json.object(info.as_slice(), |json, fields| match fields[0] {
+                    PageInfoField::Typename => json.str("PageInfo"),
+                    PageInfoField::HasPreviousPage => json.serde(&page.rows.has_previous_page),
+                    PageInfoField::HasNextPage => json.serde(&page.rows.has_next_page),
+                    PageInfoField::StartCursor => cursor(json, rows.first()),
+                    PageInfoField::EndCursor => cursor(json, rows.last()),
                 })
-            })
-            .collect::<Option<Vec<_>>>()
-            .map(Value::List),
-        ConnectionField::Nodes(node) => rows
-            .iter()
-            .map(|row| customer(run, node, row, page.guests, page.principal))
-            .collect::<Option<Vec<_>>>()
-            .map(Value::List),
-        ConnectionField::PageInfo(info) => {
-            let cursor = |row: Option<&CustomerRow>| {
-                row.map_or(Value::Null, |row| {
-                    Value::String(encode_cursor(row.page_key()))
-                })
-            };
-            object(run, info, |field| {
-                Some(match field {
-                    PageInfoField::Typename => typename("PageInfo"),
-                    PageInfoField::HasPreviousPage => Value::Boolean(page.rows.has_previous_page),
-                    PageInfoField::HasNextPage => Value::Boolean(page.rows.has_next_page),
-                    PageInfoField::StartCursor => cursor(rows.first()),
-                    PageInfoField::EndCursor => cursor(rows.last()),
-                })
-            })
-        }
-    })
-}
-
-pub fn customer(
-    run: &Run,
-    selection: &[Entry<CustomerField>],
-    row: &CustomerRow,
-    guests: &Guests,
-    principal: &Principal,
-) -> Option<Value> {
-    object(run, selection, |field| {
-        Some(match field {
-            CustomerField::Typename => typename("Customer"),
-            CustomerField::Id => ScalarType::to_value(&row.id),
-            CustomerField::Username => Value::String(row.username.clone()),
-            CustomerField::Name => Value::String(row.name.clone()),
-            CustomerField::Detail => Value::String(row.detail.clone()),
-            CustomerField::WebhookMethod => {
-                optional(WebhookMethod::of(row).as_ref(), InputType::to_value)
             }
-            CustomerField::WebhookUri => Value::String(row.webhook_uri.clone()),
-            CustomerField::PermissionIds => Value::List(
-                row.permission_ids
-                    .iter()
-                    .flatten()
-                    .map(ScalarType::to_value)
-                    .collect(),
-            ),
-            CustomerField::TmCreate => ScalarType::to_value(&row.tm_create),
-            CustomerField::TmUpdate => optional(row.tm_update.as_ref(), ScalarType::to_value),
-            CustomerField::TmDelete => optional(row.tm_delete.as_ref(), ScalarType::to_value),
-            CustomerField::TmFreeze => optional(row.tm_freeze.as_ref(), ScalarType::to_value),
-            CustomerField::Status => InputType::to_value(&CustomerStatus::of(row)),
-            CustomerField::LineSecret => {
-                principal.require_customer_reader(row.id).ok()?;
-                Value::String(row.line_secret.clone())
-            }
-            CustomerField::LineToken => {
-                principal.require_customer_reader(row.id).ok()?;
-                Value::String(row.line_token.clone())
-            }
-            CustomerField::WebhookSecret => {
-                principal.require_customer_admin(row.id).ok()?;
-                Value::String(row.webhook_secret.clone())
-            }
-            CustomerField::GuestAgent(selection) => match guests.get(&row.id)? {
-                Some(agent) => self::agent(run, selection, agent)?,
-                None => Value::Null,
-            },
         })
-    })
-}
+    }
 
-fn agent(run: &Run, selection: &[Entry<AgentField>], row: &AgentRow) -> Option<Value> {
-    object(run, selection, |field| {
-        Some(match field {
-            AgentField::Typename => typename("Agent"),
-            AgentField::Id => ScalarType::to_value(&row.id),
-            AgentField::CustomerId => ScalarType::to_value(&row.customer_id),
-            AgentField::Username => Value::String(row.username.clone()),
-            AgentField::Name => Value::String(row.name.clone()),
-            AgentField::Detail => Value::String(row.detail.clone()),
-            AgentField::Permission => Value::from(row.permission),
-            AgentField::Permissions => Value::List(
-                Permission::from_mask(row.permission)
-                    .iter()
-                    .map(InputType::to_value)
-                    .collect(),
-            ),
-            AgentField::TmCreate => ScalarType::to_value(&row.tm_create),
-            AgentField::TmUpdate => optional(row.tm_update.as_ref(), ScalarType::to_value),
-            AgentField::TmDelete => optional(row.tm_delete.as_ref(), ScalarType::to_value),
+    fn customer(
+        &mut self,
+        selections: &[&Selection<CustomerField>],
+        row: &CustomerRow,
+        guests: &Guests,
+        principal: &Principal,
+    ) -> Option<()> {
+        self.object(selections, |json, fields| {
+            match fields[0] {
+                CustomerField::Typename => json.str("Customer")?,
+                CustomerField::Id => json.uuid(&row.id),
+                CustomerField::Username => json.str(&row.username)?,
+                CustomerField::Name => json.str(&row.name)?,
+                CustomerField::Detail => json.str(&row.detail)?,
+                CustomerField::WebhookMethod => match WebhookMethod::of(row) {
+                    Some(method) => json.value(&method.to_value())?,
+                    None => json.null(),
+                },
+                CustomerField::WebhookUri => json.str(&row.webhook_uri)?,
+                CustomerField::PermissionIds => {
+                    json.list(row.permission_ids.iter().flatten(), |json, id| {
+                        json.uuid(id);
+                        Some(())
+                    })?
+                }
+                CustomerField::TmCreate => json.scalar(&row.tm_create)?,
+                CustomerField::TmUpdate => json.optional_scalar(row.tm_update.as_ref())?,
+                CustomerField::TmDelete => json.optional_scalar(row.tm_delete.as_ref())?,
+                CustomerField::TmFreeze => json.optional_scalar(row.tm_freeze.as_ref())?,
+                CustomerField::Status => json.value(&CustomerStatus::of(row).to_value())?,
+                CustomerField::LineSecret => {
+                    principal.require_customer_reader(row.id).ok()?;
+                    json.str(&row.line_secret)?;
+                }
+                CustomerField::LineToken => {
+                    principal.require_customer_reader(row.id).ok()?;
+                    json.str(&row.line_token)?;
+                }
+                CustomerField::WebhookSecret => {
+                    principal.require_customer_admin(row.id).ok()?;
+                    json.str(&row.webhook_secret)?;
+                }
+                CustomerField::GuestAgent(_) => match guests.get(&row.id)? {
+                    Some(agent) => {
+                        let below = Below::of(fields, |f| match f {
+                            CustomerField::GuestAgent(agent) => Some(agent),
+                            _ => None,
+                        })?;
+                        json.agent(below.as_slice(), agent)?;
+                    }
+                    None => json.null(),
+                },
+            }
+            Some(())
         })
-    })
-}
+    }
 
-fn typename(name: &str) -> Value {
-    Value::String(name.to_owned())
-}
-
-fn optional<T>(value: Option<&T>, convert: impl FnOnce(&T) -> Value) -> Value {
-    value.map_or(Value::Null, convert)
+    fn agent(&mut self, selections: &[&Selection<AgentField>], row: &AgentRow) -> Option<()> {
+        self.object(selections, |json, fields| {
+            match fields[0] {
+                AgentField::Typename => json.str("Agent")?,
+                AgentField::Id => json.uuid(&row.id),
+                AgentField::CustomerId => json.uuid(&row.customer_id),
+                AgentField::Username => json.str(&row.username)?,
+                AgentField::Name => json.str(&row.name)?,
+                AgentField::Detail => json.str(&row.detail)?,
+                AgentField::Permission => json.serde(&row.permission)?,
+                AgentField::Permissions => json
+                    .list(Permission::from_mask(row.permission).iter(), |json, p| {
+                        json.value(&p.to_value())
+                    })?,
+                AgentField::TmCreate => json.scalar(&row.tm_create)?,
+                AgentField::TmUpdate => json.optional_scalar(row.tm_update.as_ref())?,
+                AgentField::TmDelete => json.optional_scalar(row.tm_delete.as_ref())?,
+            }
+            Some(())
+        })
+    }
 }
