@@ -102,7 +102,7 @@ fn json_response(status: StatusCode, mut body: BatchAnswer, headers: &HeaderMap)
         "application/json"
     };
     let refused = refused_limits(&body);
-    let mut response = match wire_bytes(&body) {
+    let mut response = match wire_bytes(body) {
         Ok(bytes) => (
             status,
             [(header::CONTENT_TYPE, HeaderValue::from_static(content_type))],
@@ -116,11 +116,13 @@ fn json_response(status: StatusCode, mut body: BatchAnswer, headers: &HeaderMap)
 }
 
 /// The body: one response, or a batch's as a list.
-fn wire_bytes(body: &BatchAnswer) -> serde_json::Result<Vec<u8>> {
+fn wire_bytes(body: BatchAnswer) -> serde_json::Result<Vec<u8>> {
     match body {
+        // Written by the fast path: already the body.
+        BatchAnswer::Single(GraphqlResponse::Written(json)) => Ok(json),
         BatchAnswer::Single(response) => {
             let mut out = Vec::new();
-            write_wire(&mut out, response)?;
+            write_wire(&mut out, &response)?;
             Ok(out)
         }
         BatchAnswer::Batch(responses) => {
@@ -140,11 +142,8 @@ fn wire_bytes(body: &BatchAnswer) -> serde_json::Result<Vec<u8>> {
 fn write_wire(out: &mut Vec<u8>, response: &GraphqlResponse) -> serde_json::Result<()> {
     match response {
         GraphqlResponse::General(response) => serde_json::to_writer(out, &WireResponse(response)),
-        GraphqlResponse::Written(data) => {
-            out.reserve(data.len() + 9);
-            out.extend_from_slice(b"{\"data\":");
-            out.extend_from_slice(data);
-            out.push(b'}');
+        GraphqlResponse::Written(json) => {
+            out.extend_from_slice(json);
             Ok(())
         }
     }

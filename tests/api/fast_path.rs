@@ -142,7 +142,7 @@ async fn generated_requests_get_the_same_bytes_with_and_without_the_fast_path() 
 }
 
 #[tokio::test]
-async fn the_fast_path_answers_a_page_in_two_statements_and_gives_up_on_errors() {
+async fn the_fast_path_answers_a_page_in_two_statements_a_customer_in_one_and_gives_up_on_errors() {
     let app = TestApp::spawn_with(|c| c.graphql_fast_path = FastPathMode::On).await;
     let admin = app.admin_token().await;
     for n in 0..3 {
@@ -163,12 +163,58 @@ async fn the_fast_path_answers_a_page_in_two_statements_and_gives_up_on_errors()
         "the page and its guest agents"
     );
 
+    // One customer with its guest agent: one statement (a join), where
+    // async-graphql's resolver and loader send two.
+    let id = body["data"]["customers"]["edges"][0]["node"]["id"].clone();
+    let one = "query($id: UUID!) { customer(id: $id) { id name guestAgent { id username } } }";
+    let warm = app.gql(Some(&admin), one, json!({ "id": id })).await;
+    assert!(
+        warm["data"]["customer"]["guestAgent"]["id"].is_string(),
+        "{warm}"
+    );
+    let statements = app.statements();
+    let again = app.gql(Some(&admin), one, json!({ "id": id })).await;
+    assert_eq!(again, warm);
+    assert_eq!(app.state.metrics.fast_path_served(), served + 2);
+    assert_eq!(app.statements() - statements, 1, "customer and guest agent");
+
     // Errors are async-graphql's to report, with their codes and paths.
     let refused = app.gql(None, page, json!({})).await;
-    assert_eq!(app.state.metrics.fast_path_served(), served + 1);
+    assert_eq!(app.state.metrics.fast_path_served(), served + 2);
     assert_eq!(
         refused["errors"][0]["extensions"]["code"],
         "UNAUTHENTICATED"
     );
     assert_eq!(refused["errors"][0]["path"], json!(["customers"]));
+}
+
+/// Over the WebSocket, the fast path's written answer is read back into
+/// async-graphql's response for the protocol: the same payload as over HTTP.
+#[tokio::test]
+async fn the_fast_path_answers_over_the_websocket_as_over_http() {
+    use crate::subscriptions::socket::Socket;
+
+    let app = TestApp::spawn_with(|c| c.graphql_fast_path = FastPathMode::On).await;
+    let admin = app.admin_token().await;
+    let name = "Socket \"quoted\" ✓ \u{1F600}";
+    let created = app
+        .create_customer(
+            &admin,
+            json!({ "username": unique("fp-ws"), "password": "fast-path-password", "name": name }),
+        )
+        .await;
+    assert!(created["errors"].is_null(), "{created}");
+    let page = "{ customers(first: 5) { totalCount edges { cursor node { id name tmCreate permissionIds status guestAgent { id permissions } } } pageInfo { hasNextPage endCursor } } }";
+    let over_http = app.gql(Some(&admin), page, json!({})).await;
+    assert_eq!(
+        over_http["data"]["customers"]["edges"][0]["node"]["name"],
+        name
+    );
+    let served = app.state.metrics.fast_path_served();
+
+    let mut socket = Socket::connect(&app, &admin).await;
+    socket.subscribe("page", page, json!({})).await;
+    let over_socket = socket.next_payload("page").await;
+    assert_eq!(app.state.metrics.fast_path_served(), served + 1);
+    assert_eq!(over_socket, over_http);
 }

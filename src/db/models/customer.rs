@@ -7,6 +7,7 @@ use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 pub use super::PageWindow;
+use super::agent::AgentRow;
 use super::{PageKey, deleted_at, in_window, live};
 use crate::db::schema::customers;
 
@@ -85,6 +86,21 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
     customers::table
         .find(id)
         .select(CustomerRow::as_select())
+        .first(conn)
+        .await
+        .optional()
+}
+
+/// A customer and its guest agent (if it has one), in one statement.
+pub async fn find_with_guest(
+    conn: &mut AsyncPgConnection,
+    id: Uuid,
+) -> QueryResult<Option<(CustomerRow, Option<AgentRow>)>> {
+    use crate::db::schema::agents;
+    customers::table
+        .left_join(agents::table.on(agents::customer_id.eq(customers::id).and(agents::is_guest)))
+        .filter(customers::id.eq(id))
+        .select((CustomerRow::as_select(), Option::<AgentRow>::as_select()))
         .first(conn)
         .await
         .optional()

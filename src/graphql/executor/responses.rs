@@ -9,7 +9,7 @@ use crate::graphql::errors::assign_code;
 /// (data, no errors) that the fast path wrote as JSON from the rows.
 pub enum GraphqlResponse {
     General(Response),
-    /// The JSON of the response's `data`.
+    /// The response's JSON, `{"data":…}`.
     Written(Vec<u8>),
 }
 
@@ -41,8 +41,8 @@ impl GraphqlResponse {
     pub fn into_response(self) -> Response {
         match self {
             Self::General(response) => response,
-            Self::Written(data) => match serde_json::from_slice::<async_graphql::Value>(&data) {
-                Ok(data) => Response::new(data),
+            Self::Written(json) => match serde_json::from_slice::<Response>(&json) {
+                Ok(response) => response,
                 Err(_) => {
                     Response::from_errors(vec![ServerError::new("internal server error", None)])
                 }

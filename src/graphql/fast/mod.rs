@@ -62,8 +62,8 @@ impl FastSlot {
     }
 }
 
-/// Answers `request` on the fast path with the JSON of the response's
-/// `data`, or `None` if the general path must answer.
+/// Answers `request` on the fast path with the response's JSON (`data`
+/// only), or `None` if the general path must answer.
 pub async fn execute(
     slot: &FastSlot,
     document: &ExecutableDocument,
@@ -114,9 +114,7 @@ pub async fn execute(
         };
         loaded.push((*key, data));
     }
-    let mut json = render::Json::new(&run, &loaded);
-    json.data(&loaded)?;
-    Some(json.into_bytes())
+    render::Json::new(&run, &loaded).response(&loaded)
 }
 
 /// A root key's rows, read and ready to be written with its selections.
@@ -236,11 +234,20 @@ impl<'a> Run<'a> {
     ) -> Option<Option<Box<render::OneCustomer<'a>>>> {
         let id: uuid::Uuid = self.argument(arguments, "id")?;
         let principal = self.auth.principal(self.state).await.ok()?;
-        let Some(row) = customers::get(self.state, principal, id).await.ok()? else {
-            return Some(None);
+        // With its guest agent, one statement rather than the loader's two.
+        let (row, guests) = if Needs::of_customer(self, selections)? {
+            let found = customers::get_with_guest(self.state, principal, id);
+            let Some((row, guest)) = found.await.ok()? else {
+                return Some(None);
+            };
+            let guests = render::Guests::from([(row.id, guest)]);
+            (row, guests)
+        } else {
+            let Some(row) = customers::get(self.state, principal, id).await.ok()? else {
+                return Some(None);
+            };
+            (row, render::Guests::default())
         };
-        let needs_guest = Needs::of_customer(self, selections)?;
-        let guests = self.guests(needs_guest, [row.id]).await?;
         Some(Some(Box::new(render::OneCustomer {
             row,
             guests,

@@ -17,7 +17,7 @@ use super::{Loaded, Run};
 use crate::auth::{Permission, Principal};
 use crate::db::models::agent::AgentRow;
 use crate::db::models::customer::CustomerRow;
-use crate::graphql::pagination::encode_cursor;
+use crate::graphql::pagination::write_cursor;
 use crate::service::customers::{CustomerStatus, WebhookMethod};
 use crate::service::pagination::Page as Rows;
 
@@ -66,12 +66,17 @@ impl<'a> Json<'a> {
         }
     }
 
-    pub fn into_bytes(self) -> Vec<u8> {
-        self.out
+    /// The whole response, `{"data":…}`, as async-graphql serialises a
+    /// response without errors or extensions: the HTTP body as it is.
+    pub fn response(mut self, loaded: &[(&Name, Loaded)]) -> Option<Vec<u8>> {
+        self.out.extend_from_slice(b"{\"data\":");
+        self.data(loaded)?;
+        self.out.push(b'}');
+        Some(self.out)
     }
 
     /// The response's `data`: each root key kept, with what was read for it.
-    pub fn data(&mut self, loaded: &[(&Name, Loaded)]) -> Option<()> {
+    fn data(&mut self, loaded: &[(&Name, Loaded)]) -> Option<()> {
         self.out.push(b'{');
         for (index, (key, data)) in loaded.iter().enumerate() {
             if index > 0 {
@@ -164,7 +169,15 @@ impl<'a> Json<'a> {
     }
 
     fn str(&mut self, text: &str) -> Option<()> {
-        self.serde(text)
+        write_str(&mut self.out, text);
+        Some(())
+    }
+
+    fn cursor(&mut self, row: &CustomerRow) -> Option<()> {
+        self.out.push(b'"');
+        write_cursor(row.page_key(), &mut self.out);
+        self.out.push(b'"');
+        Some(())
     }
 
     fn uuid(&mut self, id: &Uuid) {
@@ -210,7 +223,7 @@ impl<'a> Json<'a> {
                 json.list(rows, |json, row| {
                     json.object(edges.as_slice(), |json, fields| match fields[0] {
                         EdgeField::Typename => json.str("CustomerEdge"),
-                        EdgeField::Cursor => json.str(&encode_cursor(row.page_key())),
+                        EdgeField::Cursor => json.cursor(row),
                         EdgeField::Node(_) => {
                             let node = Below::of(fields, |f| match f {
                                 EdgeField::Node(node) => Some(node),
@@ -236,7 +249,7 @@ impl<'a> Json<'a> {
                     _ => None,
                 })?;
                 let cursor = |json: &mut Self, row: Option<&CustomerRow>| match row {
-                    Some(row) => json.str(&encode_cursor(row.page_key())),
+                    Some(row) => json.cursor(row),
                     None => {
                         json.null();
                         Some(())
@@ -330,5 +343,69 @@ impl<'a> Json<'a> {
             }
             Some(())
         })
+    }
+}
+
+/// A JSON string as serde_json writes it. Most text needs no escaping:
+/// that is checked 16 bytes at a time (a loop the compiler vectorises)
+/// and copied as it is; anything else is left to serde_json.
+fn write_str(out: &mut Vec<u8>, text: &str) {
+    // serde_json escapes control characters, `"` and `\`, nothing else.
+    let plain = text.as_bytes().chunks(16).all(|chunk| {
+        !chunk.iter().fold(false, |escape, &byte| {
+            escape | (byte < 0x20) | (byte == b'"') | (byte == b'\\')
+        })
+    });
+    if plain {
+        out.reserve(text.len() + 2);
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+    } else {
+        serde_json::to_writer(out, text).expect("writing to a Vec cannot fail");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::write_str;
+
+    fn written(text: &str) -> Vec<u8> {
+        let mut out = Vec::new();
+        write_str(&mut out, text);
+        out
+    }
+
+    #[test]
+    fn strings_are_written_as_serde_json_writes_them() {
+        for text in [
+            "",
+            "plain",
+            "quote \" inside",
+            "back\\slash",
+            "line\nbreak\ttab\u{1}\u{1f}",
+            "\u{7f} DEL and \u{80} and ✓ and \u{1F600}",
+            "</script>",
+            "exactly sixteen!",
+            "seventeen bytes!\"",
+        ] {
+            assert_eq!(written(text), serde_json::to_vec(text).unwrap(), "{text:?}");
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn any_string_is_written_as_serde_json_writes_it(text in any::<String>()) {
+            prop_assert_eq!(written(&text), serde_json::to_vec(&text).unwrap());
+        }
+
+        #[test]
+        fn ascii_with_control_characters_is_written_as_serde_json_writes_it(
+            text in "[\\x00-\\x7f]{0,64}"
+        ) {
+            prop_assert_eq!(written(&text), serde_json::to_vec(&text).unwrap());
+        }
     }
 }

@@ -160,7 +160,27 @@ pub async fn get(
             Ok(customer::find(&mut conn, id).await?)
         })
         .await?;
-    Ok(found.filter(|row| principal.is_super_admin() || !row.is_deleted()))
+    Ok(found.filter(|row| visible(principal, row)))
+}
+
+/// `get`, with the customer's guest agent read in the same statement.
+pub async fn get_with_guest(
+    state: &AppState,
+    principal: &Principal,
+    id: Uuid,
+) -> AppResult<Option<(CustomerRow, Option<AgentRow>)>> {
+    principal.require_customer_reader(id)?;
+    let found = state
+        .read(Some(principal), |mut conn| async move {
+            Ok(customer::find_with_guest(&mut conn, id).await?)
+        })
+        .await?;
+    Ok(found.filter(|(row, _)| visible(principal, row)))
+}
+
+/// Deleted customers are for super admins' eyes only.
+fn visible(principal: &Principal, row: &CustomerRow) -> bool {
+    principal.is_super_admin() || !row.is_deleted()
 }
 
 /// Creates a customer and its guest agent in one transaction. Super admins only.
