@@ -10,7 +10,8 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 use super::GraphqlExecutor;
-use super::responses::parse_error;
+use super::responses::{failure, parse_error};
+use crate::error::AppError;
 use crate::graphql::fast::FastSlot;
 use crate::graphql::limits::Limit;
 
@@ -86,7 +87,9 @@ impl GraphqlExecutor {
         let Ok(_permit) = self.0.parsing.clone().acquire_owned().await else {
             return (
                 request,
-                Err(ServerError::new("the server is shutting down", None)),
+                Err(failure(AppError::Unavailable(
+                    "the server is shutting down".into(),
+                ))),
             );
         };
         let executor = self.clone();
@@ -98,7 +101,9 @@ impl GraphqlExecutor {
             Ok(done) => done,
             Err(_) => (
                 Request::new(""),
-                Err(ServerError::new("the document could not be read", None)),
+                Err(failure(AppError::internal(
+                    "parsing a document on a blocking thread failed",
+                ))),
             ),
         }
     }

@@ -10,7 +10,7 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use async_graphql::{BatchRequest, Request, Response, ServerError, ServerResult};
+use async_graphql::{BatchRequest, Request, Response, ServerResult};
 use futures_util::StreamExt;
 use futures_util::stream::BoxStream;
 
@@ -20,6 +20,7 @@ use super::limits::DocumentLimits;
 use super::{ApiSchema, build_schema};
 use crate::app::AppState;
 use crate::config::FastPathMode;
+use crate::error::AppError;
 use crate::metrics::{FastPathOutcome, Metrics};
 use crate::telemetry::traces;
 
@@ -30,8 +31,8 @@ mod responses;
 
 use documents::{Checked, PARSED_QUERY_BYTES_KEPT, PERSISTED_QUERY_BYTES_KEPT, Prepared};
 use labels::{RootFields, loggable_operation_name};
-use responses::finish_errors;
 pub use responses::{BatchAnswer, GraphqlResponse, refused_before_execution};
+use responses::{failure, finish_errors};
 
 /// Executes requests against the schema; cheap to clone.
 #[derive(Clone)]
@@ -308,17 +309,18 @@ impl GraphqlExecutor {
     /// runtime's I/O, in the request's span and connection share.
     async fn execute_off_the_runtime(&self, request: Request) -> Response {
         let Ok(_permit) = self.0.parsing.clone().acquire_owned().await else {
-            return Response::from_errors(vec![ServerError::new(
-                "the server is shutting down",
-                None,
-            )]);
+            return Response::from_errors(vec![failure(AppError::Unavailable(
+                "the server is shutting down".into(),
+            ))]);
         };
         let schema = self.0.schema.clone();
         let work = crate::app::within_request(async move { schema.execute(request).await });
         let runtime = tokio::runtime::Handle::current();
         match tokio::task::spawn_blocking(move || runtime.block_on(work)).await {
             Ok(response) => response,
-            Err(_) => Response::from_errors(vec![ServerError::new("internal server error", None)]),
+            Err(_) => Response::from_errors(vec![failure(AppError::internal(
+                "executing a document on a blocking thread failed",
+            ))]),
         }
     }
 

@@ -1,8 +1,11 @@
 //! What every response gets on its way out: capped errors, each with its
 //! code, and parse errors that never quote the document.
 
+use std::sync::Arc;
+
 use async_graphql::{Response, ServerError};
 
+use crate::error::AppError;
 use crate::graphql::errors::assign_code;
 
 /// One operation's answer: async-graphql's response, or a successful one
@@ -43,8 +46,12 @@ impl GraphqlResponse {
             Self::General(response) => response,
             Self::Written(json) => match serde_json::from_slice::<Response>(&json) {
                 Ok(response) => response,
-                Err(_) => {
-                    Response::from_errors(vec![ServerError::new("internal server error", None)])
+                Err(error) => {
+                    let cause = format!("the fast path wrote JSON it cannot read back: {error}");
+                    let mut response =
+                        Response::from_errors(vec![failure(AppError::internal(cause))]);
+                    finish_errors(&mut response);
+                    response
                 }
             },
         }
@@ -70,6 +77,15 @@ impl BatchAnswer {
 /// Errors one response carries at most; the rest are summed up in one more.
 /// Invalid documents can draw an error per token, and nobody reads the 21st.
 pub const MAX_ERRORS_PER_RESPONSE: usize = 20;
+
+/// An error of the server's own raised outside any resolver: it carries
+/// its `AppError`, so that `assign_code` gives it its code (and logs the
+/// cause of an internal one) as for any resolver's.
+pub(super) fn failure(error: AppError) -> ServerError {
+    let mut server_error = ServerError::new(error.to_string(), None);
+    server_error.source = Some(Arc::new(error));
+    server_error
+}
 
 /// Failed before execution: unparsable, over a limit, or invalid (no data,
 /// and no error belongs to a field).
@@ -145,4 +161,31 @@ fn cap_errors(errors: &mut Vec<ServerError>) {
         format!("{omitted} more errors were left out of this response"),
         None,
     ));
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(response: &Response) -> String {
+        let extensions = response.errors[0].extensions.as_ref().expect("extensions");
+        extensions.get("code").expect("a code").to_string()
+    }
+
+    /// Raised outside any resolver, the server's own failures still get
+    /// their code, and an internal one never shows its cause.
+    #[test]
+    fn the_servers_own_failures_get_their_codes() {
+        let mut internal =
+            Response::from_errors(vec![failure(AppError::internal("a secret cause"))]);
+        finish_errors(&mut internal);
+        assert_eq!(code(&internal), "\"INTERNAL_SERVER_ERROR\"");
+        assert!(!internal.errors[0].message.contains("secret"));
+
+        let mut stopping = Response::from_errors(vec![failure(AppError::Unavailable(
+            "the server is shutting down".into(),
+        ))]);
+        finish_errors(&mut stopping);
+        assert_eq!(code(&stopping), "\"SERVICE_UNAVAILABLE\"");
+    }
 }
