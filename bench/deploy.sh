@@ -9,9 +9,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-need() { command -v "$1" >/dev/null 2>&1; }
-if ! need wrk || ! need pgbench || ! need psql; then
-  apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk postgresql-client >/dev/null
-fi
+. bench/tools.sh
 exec python3 bench/deploy.py "$@"
