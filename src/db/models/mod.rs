@@ -10,8 +10,8 @@ pub mod session;
 pub mod webhook_delivery;
 
 use chrono::{DateTime, Utc};
-use diesel::dsl::{self, sql};
-use diesel::expression::{AppearsOnTable, BoxableExpression};
+use diesel::dsl;
+use diesel::expression::{AppearsOnTable, ValidGrouping, is_aggregate};
 use diesel::pg::Pg;
 use diesel::prelude::*;
 use diesel::query_builder::{
@@ -24,8 +24,6 @@ use crate::db::schema;
 
 /// A table listed newest first by `(tm_create, id)`, keyset-paged.
 pub trait KeysetTable: Table + Default + Send + 'static {
-    /// The table's name in SQL, for the keyset bounds.
-    const NAME: &'static str;
     type Id: Column<Table = Self, SqlType = diesel::sql_types::Uuid> + KeyColumn<Self>;
     type TmCreate: Column<Table = Self, SqlType = Timestamptz> + KeyColumn<Self>;
 }
@@ -48,7 +46,6 @@ impl<T, C> KeyColumn<T> for C where
 macro_rules! keyset_tables {
     ($($table:ident),+) => {$(
         impl KeysetTable for schema::$table::table {
-            const NAME: &'static str = stringify!($table);
             type Id = schema::$table::id;
             type TmCreate = schema::$table::tm_create;
         }
@@ -118,18 +115,62 @@ impl PageWindow {
 /// `(table.tm_create, table.id) <op> (key)`. Row-value comparisons let
 /// PostgreSQL walk a `(tm_create DESC, id DESC)` index straight from the
 /// cursor, so a deep page costs what the first one does.
-fn keyset_bound<QS>(
-    table: &'static str,
+///
+/// Its own fragment rather than a `sql` literal: diesel never caches a
+/// statement holding a literal as a prepared statement, so every page after
+/// the first was parsed and planned again by PostgreSQL, and cost the
+/// server an extra round trip to prepare it.
+struct KeysetBound<T: KeysetTable> {
+    columns: (T::TmCreate, T::Id),
     op: &'static str,
     key: PageKey,
-) -> Box<dyn BoxableExpression<QS, Pg, SqlType = Bool>> {
-    Box::new(
-        sql::<Bool>(&format!("({table}.tm_create, {table}.id) {op} ("))
-            .bind::<Timestamptz, _>(key.tm_create)
-            .sql(", ")
-            .bind::<diesel::sql_types::Uuid, _>(key.id)
-            .sql(")"),
-    )
+}
+
+impl<T: KeysetTable> KeysetBound<T> {
+    fn new(op: &'static str, key: PageKey) -> Self {
+        Self {
+            columns: Default::default(),
+            op,
+            key,
+        }
+    }
+}
+
+impl<T: KeysetTable> Expression for KeysetBound<T> {
+    type SqlType = Bool;
+}
+
+impl<T: KeysetTable, QS> AppearsOnTable<QS> for KeysetBound<T>
+where
+    T::Id: AppearsOnTable<QS>,
+    T::TmCreate: AppearsOnTable<QS>,
+{
+}
+
+impl<T: KeysetTable> ValidGrouping<()> for KeysetBound<T> {
+    type IsAggregate = is_aggregate::Never;
+}
+
+impl<T: KeysetTable> QueryFragment<Pg> for KeysetBound<T> {
+    fn walk_ast<'b>(&'b self, mut out: AstPass<'_, 'b, Pg>) -> QueryResult<()> {
+        out.push_sql("(");
+        self.columns.0.walk_ast(out.reborrow())?;
+        out.push_sql(", ");
+        self.columns.1.walk_ast(out.reborrow())?;
+        out.push_sql(") ");
+        out.push_sql(self.op);
+        out.push_sql(" (");
+        out.push_bind_param::<Timestamptz, _>(&self.key.tm_create)?;
+        out.push_sql(", ");
+        out.push_bind_param::<diesel::sql_types::Uuid, _>(&self.key.id)?;
+        out.push_sql(")");
+        Ok(())
+    }
+}
+
+impl<T: KeysetTable> QueryId for KeysetBound<T> {
+    type QueryId = ();
+    const HAS_STATIC_QUERY_ID: bool = false;
 }
 
 /// The `window` of a listing of `T`: `listing` (its rows, as the caller
@@ -137,15 +178,22 @@ fn keyset_bound<QS>(
 /// reading from the window's chosen end, at most `window.limit` rows.
 // Builds the query rather than loading it: an async fn generic over the
 // query type trips rustc's higher-ranked `Send` check where it is awaited.
-pub(crate) fn in_window<'a, T: KeysetTable, ST>(
-    mut listing: BoxedSelectStatement<'a, ST, FromClause<T>, Pg>,
+// `QS` is `T` itself, or `T` joined to the tables a listing reads with it.
+pub(crate) fn in_window<'a, T, QS, ST>(
+    mut listing: BoxedSelectStatement<'a, ST, FromClause<QS>, Pg>,
     window: &PageWindow,
-) -> LimitWritten<BoxedSelectStatement<'a, ST, FromClause<T>, Pg>> {
+) -> LimitWritten<BoxedSelectStatement<'a, ST, FromClause<QS>, Pg>>
+where
+    T: KeysetTable,
+    QS: QuerySource,
+    T::Id: AppearsOnTable<QS>,
+    T::TmCreate: AppearsOnTable<QS>,
+{
     if let Some(key) = window.after {
-        listing = listing.filter(keyset_bound(T::NAME, "<", key));
+        listing = listing.filter(KeysetBound::<T>::new("<", key));
     }
     if let Some(key) = window.before {
-        listing = listing.filter(keyset_bound(T::NAME, ">", key));
+        listing = listing.filter(KeysetBound::<T>::new(">", key));
     }
     let (tm_create, id) = (T::TmCreate::default(), T::Id::default());
     let listing = if window.from_newest {
@@ -208,7 +256,7 @@ mod tests {
             from_newest: true,
             limit: 51,
         };
-        let query = in_window(
+        let query = in_window::<customers::table, _, _>(
             customers::table
                 .into_boxed()
                 .select(CustomerRow::as_select()),
@@ -217,5 +265,9 @@ mod tests {
         let sql = diesel::debug_query::<Pg, _>(&query).to_string();
         assert!(sql.contains("DESC LIMIT 51 -- binds: ["), "{sql}");
         assert_eq!(sql.matches('$').count(), 2, "the key's two binds: {sql}");
+        assert!(
+            query.is_safe_to_cache_prepared(&Pg).unwrap(),
+            "a page after a cursor is a prepared statement too: {sql}"
+        );
     }
 }
