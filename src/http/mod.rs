@@ -18,6 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
 use axum::middleware::{from_fn, from_fn_with_state};
+use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 use tower_http::limit::RequestBodyLimitLayer;
@@ -39,27 +40,30 @@ pub fn router(app: AppState) -> Router {
     .layer(from_fn(refusals::graphql_refusals));
     let rest =
         guarded(crate::rest::routes(app.clone()), &app).layer(from_fn(crate::rest::refusals));
-    graphql
-        .merge(rest)
-        // Listed innermost first: a request passes them bottom to top.
-        .layer(from_fn(refusals::close_unless_body_read))
-        .layer(cors)
-        .layer(from_fn(request_id::request_id))
-        // Records the writes of a request once it is done (read-your-writes).
-        .layer(from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                let writes = writes.clone();
-                async move {
-                    crate::db::replicas::tracking_writes(&writes, next.run(request)).await
-                }
-            },
-        ))
-        .layer(from_fn(
-            move |request: axum::extract::Request, next: axum::middleware::Next| {
-                crate::app::with_connection_share(connections_per_request, next.run(request))
-            },
-        ))
-        .layer(from_fn_with_state(app.metrics.clone(), observe::observe))
+    // One stack of layers, applied once: each `Router::layer` call boxes
+    // every route again, and each box is cloned per request at every level.
+    // Listed outermost first: a request passes them top to bottom.
+    graphql.merge(rest).layer(
+        ServiceBuilder::new()
+            .layer(from_fn_with_state(app.metrics.clone(), observe::observe))
+            .layer(from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    crate::app::with_connection_share(connections_per_request, next.run(request))
+                },
+            ))
+            // Records the writes of a request once it is done (read-your-writes).
+            .layer(from_fn(
+                move |request: axum::extract::Request, next: axum::middleware::Next| {
+                    let writes = writes.clone();
+                    async move {
+                        crate::db::replicas::tracking_writes(&writes, next.run(request)).await
+                    }
+                },
+            ))
+            .layer(from_fn(request_id::request_id))
+            .layer(cors)
+            .layer(from_fn(refusals::close_unless_body_read)),
+    )
 }
 
 /// The operators' routes, for `METRICS_LISTEN_ADDR`: metrics and probes.
@@ -76,14 +80,16 @@ fn guarded<S>(routes: Router<S>, app: &AppState) -> Router<S>
 where
     S: Clone + Send + Sync + 'static,
 {
-    // Listed innermost first: a request passes them bottom to top.
+    // The limit's own layer gives the others a plain body; the rest are
+    // listed outermost first.
     routes
         .layer(RequestBodyLimitLayer::new(app.config.max_body_bytes))
-        .layer(TimeoutLayer::with_status_code(
-            StatusCode::SERVICE_UNAVAILABLE,
-            Duration::from_millis(app.config.request_timeout_ms),
+        .layer(ServiceBuilder::new().layer(CatchPanicLayer::new()).layer(
+            TimeoutLayer::with_status_code(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Duration::from_millis(app.config.request_timeout_ms),
+            ),
         ))
-        .layer(CatchPanicLayer::new())
 }
 
 /// Cross-origin access for the configured frontend origins only; none by default.

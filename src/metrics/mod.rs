@@ -34,8 +34,19 @@ fn build_info_labels() -> Vec<(&'static str, &'static str)> {
 /// The outcomes a webhook attempt is counted under.
 const WEBHOOK_OUTCOMES: [&str; 3] = ["delivered", "retry", "failed"];
 
+/// Cheap to clone (one reference count): every HTTP request takes a copy.
 #[derive(Clone)]
-pub struct Metrics {
+pub struct Metrics(Arc<Families>);
+
+impl std::ops::Deref for Metrics {
+    type Target = Families;
+
+    fn deref(&self) -> &Families {
+        &self.0
+    }
+}
+
+pub struct Families {
     registry: Arc<Registry>,
     http_requests: Family<HttpRequestLabels, Counter>,
     http_request_duration: Family<HttpRouteLabels, Histogram>,
@@ -213,7 +224,7 @@ impl Metrics {
         build_info.get_or_create(&build_info_labels()).set(1);
         registry.register("build_info", "The running build (always 1)", build_info);
         let fast_path = FastPathCounters::register(&mut registry);
-        Self {
+        Self(Arc::new(Families {
             fast_path,
             http_requests,
             http_request_duration,
@@ -237,7 +248,7 @@ impl Metrics {
             pool_size,
             pool_available,
             pool_waiting,
-        }
+        }))
     }
 }
 
