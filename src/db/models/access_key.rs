@@ -159,9 +159,7 @@ pub async fn page(
         .filter(live(access_keys::table))
         .select(AccessKeyRow::as_select())
         .into_boxed();
-    in_window::<access_keys::table, _, _>(listing, &window)
-        .load(conn)
-        .await
+    in_window(listing, &window).load(conn).await
 }
 
 pub async fn count_live(conn: &mut AsyncPgConnection, customer_id: Uuid) -> QueryResult<i64> {

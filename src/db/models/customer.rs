@@ -3,15 +3,13 @@
 use chrono::{DateTime, Utc};
 use diesel::dsl;
 use diesel::prelude::*;
-use diesel::query_builder::{BoxedSelectStatement, FromClause};
-use diesel::query_source::{AppearsInFromClause, Once, QuerySource};
 use diesel_async::{AsyncPgConnection, RunQueryDsl};
 use uuid::Uuid;
 
 pub use super::PageWindow;
 use super::agent::AgentRow;
 use super::{PageKey, deleted_at, in_window, live};
-use crate::db::schema::{agents, customers};
+use crate::db::schema::customers;
 
 #[derive(Clone, Debug, Queryable, Selectable, Identifiable)]
 #[diesel(table_name = customers, check_for_backend(diesel::pg::Pg))]
@@ -93,19 +91,14 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-/// The join condition of a customer and its guest agent: at most one row
-/// (a unique index on `agents (customer_id) WHERE is_guest`).
-fn guest_of_customer() -> dsl::And<dsl::Eq<agents::customer_id, customers::id>, agents::is_guest> {
-    agents::customer_id.eq(customers::id).and(agents::is_guest)
-}
-
 /// A customer and its guest agent (if it has one), in one statement.
 pub async fn find_with_guest(
     conn: &mut AsyncPgConnection,
     id: Uuid,
 ) -> QueryResult<Option<(CustomerRow, Option<AgentRow>)>> {
+    use crate::db::schema::agents;
     customers::table
-        .left_join(agents::table.on(guest_of_customer()))
+        .left_join(agents::table.on(agents::customer_id.eq(customers::id).and(agents::is_guest)))
         .filter(customers::id.eq(id))
         .select((CustomerRow::as_select(), Option::<AgentRow>::as_select()))
         .first(conn)
@@ -168,14 +161,11 @@ pub struct CustomerSelection {
 
 type Listing<'a> = customers::BoxedQuery<'a, diesel::pg::Pg, customers::SqlType>;
 
-/// A boxed query over `QS`: customers, or customers joined to other tables.
-type Over<'a, QS, ST> = BoxedSelectStatement<'a, ST, FromClause<QS>, diesel::pg::Pg>;
-
 impl CustomerSelection {
-    fn apply<'a, QS, ST>(&self, mut query: Over<'a, QS, ST>) -> Over<'a, QS, ST>
-    where
-        QS: QuerySource + AppearsInFromClause<customers::table, Count = Once>,
-    {
+    fn apply<'a, ST>(
+        &self,
+        mut query: customers::BoxedQuery<'a, diesel::pg::Pg, ST>,
+    ) -> customers::BoxedQuery<'a, diesel::pg::Pg, ST> {
         query = if self.deleted {
             query.filter(customers::tm_delete.is_not_null())
         } else {
@@ -220,26 +210,7 @@ pub async fn page(
     window: PageWindow,
 ) -> QueryResult<Vec<CustomerRow>> {
     let listing: Listing<'_> = selection.apply(customers::table.into_boxed());
-    in_window::<customers::table, _, _>(listing.select(CustomerRow::as_select()), &window)
-        .load(conn)
-        .await
-}
-
-/// `page`, each customer with its guest agent (if it has one), in one
-/// statement: a `LEFT JOIN` reads a page for what the page alone costs
-/// PostgreSQL, and saves the server a round trip.
-pub async fn page_with_guests(
-    conn: &mut AsyncPgConnection,
-    selection: &CustomerSelection,
-    window: PageWindow,
-) -> QueryResult<Vec<(CustomerRow, Option<AgentRow>)>> {
-    let listing = selection.apply(
-        customers::table
-            .left_join(agents::table.on(guest_of_customer()))
-            .into_boxed(),
-    );
-    let rows = listing.select((CustomerRow::as_select(), Option::<AgentRow>::as_select()));
-    in_window::<customers::table, _, _>(rows, &window)
+    in_window(listing.select(CustomerRow::as_select()), &window)
         .load(conn)
         .await
 }

@@ -95,7 +95,7 @@ pub async fn page(
     window: PageWindow,
 ) -> QueryResult<Vec<EventRow>> {
     let listing = selection.apply(events::table.into_boxed());
-    in_window::<events::table, _, _>(listing.select(EventRow::as_select()), &window)
+    in_window(listing.select(EventRow::as_select()), &window)
         .load(conn)
         .await
 }

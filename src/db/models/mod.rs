@@ -178,17 +178,10 @@ impl<T: KeysetTable> QueryId for KeysetBound<T> {
 /// reading from the window's chosen end, at most `window.limit` rows.
 // Builds the query rather than loading it: an async fn generic over the
 // query type trips rustc's higher-ranked `Send` check where it is awaited.
-// `QS` is `T` itself, or `T` joined to the tables a listing reads with it.
-pub(crate) fn in_window<'a, T, QS, ST>(
-    mut listing: BoxedSelectStatement<'a, ST, FromClause<QS>, Pg>,
+pub(crate) fn in_window<'a, T: KeysetTable, ST>(
+    mut listing: BoxedSelectStatement<'a, ST, FromClause<T>, Pg>,
     window: &PageWindow,
-) -> LimitWritten<BoxedSelectStatement<'a, ST, FromClause<QS>, Pg>>
-where
-    T: KeysetTable,
-    QS: QuerySource,
-    T::Id: AppearsOnTable<QS>,
-    T::TmCreate: AppearsOnTable<QS>,
-{
+) -> LimitWritten<BoxedSelectStatement<'a, ST, FromClause<T>, Pg>> {
     if let Some(key) = window.after {
         listing = listing.filter(KeysetBound::<T>::new("<", key));
     }
@@ -256,7 +249,7 @@ mod tests {
             from_newest: true,
             limit: 51,
         };
-        let query = in_window::<customers::table, _, _>(
+        let query = in_window(
             customers::table
                 .into_boxed()
                 .select(CustomerRow::as_select()),

@@ -202,23 +202,15 @@ impl<'a> Run<'a> {
             self.argument(arguments, "before")?,
         )
         .ok()?;
-        let needs = Needs::of_connection(self, selections)?;
         let principal = self.auth.principal(self.state).await.ok()?;
         let filter = filter.map(CustomerFilter::from).unwrap_or_default();
-        // With their guest agents, one statement rather than the loader's two.
-        let (rows, guests) = if needs.guests {
-            let page = customers::list_with_guests(self.state, principal, &filter, order, page);
-            let page = page.await.ok()?;
-            let mut guests = render::Guests::with_capacity(page.items.len());
-            let rows = page.map(|(row, guest)| {
-                guests.insert(row.id, guest);
-                row
-            });
-            (rows, guests)
-        } else {
-            let rows = customers::list(self.state, principal, &filter, order, page);
-            (rows.await.ok()?, render::Guests::default())
-        };
+        let rows = customers::list(self.state, principal, &filter, order, page)
+            .await
+            .ok()?;
+        let needs = Needs::of_connection(self, selections)?;
+        let guests = self
+            .guests(needs.guests, rows.items.iter().map(|r| r.id))
+            .await?;
         let total = match needs.total_count {
             true => Some(
                 customers::count(self.state, principal, &filter)
@@ -261,5 +253,25 @@ impl<'a> Run<'a> {
             guests,
             principal,
         })))
+    }
+
+    /// The guest agents of these customers, read as the `guestAgent`
+    /// loader reads them (same statement, same replica choice).
+    async fn guests(
+        &self,
+        needed: bool,
+        ids: impl IntoIterator<Item = uuid::Uuid>,
+    ) -> Option<render::Guests> {
+        if !needed {
+            return Some(render::Guests::default());
+        }
+        let ids: Vec<uuid::Uuid> = ids.into_iter().collect();
+        if ids.is_empty() {
+            return Some(render::Guests::default());
+        }
+        let loader = super::loaders::GuestAgentLoader::new(self.state.clone(), self.auth.clone());
+        async_graphql::dataloader::Loader::load(&loader, &ids)
+            .await
+            .ok()
     }
 }

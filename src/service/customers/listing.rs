@@ -7,8 +7,7 @@ use chrono::{DateTime, Utc};
 use super::CustomerStatus;
 use crate::app::AppState;
 use crate::auth::Principal;
-use crate::db::models::agent::AgentRow;
-use crate::db::models::customer::{self, CustomerRow, CustomerSelection, PageWindow};
+use crate::db::models::customer::{self, CustomerRow, CustomerSelection};
 use crate::error::AppResult;
 use crate::service::pagination::{Page, PageRequest};
 use crate::service::validate;
@@ -83,41 +82,18 @@ pub async fn list(
     request: PageRequest,
 ) -> AppResult<Page<CustomerRow>> {
     principal.require_super_admin()?;
-    let selection = &filter.selection()?;
-    let window = window(order, &request);
+    let selection = filter.selection()?;
+    let window = match order {
+        CustomerOrder::TmCreateDesc => request.window(),
+        CustomerOrder::TmCreateAsc => request.window().reversed(),
+    };
+    let selection = &selection;
     let rows = state
         .read(Some(principal), |mut conn| async move {
             Ok(customer::page(&mut conn, selection, window).await?)
         })
         .await?;
     Ok(Page::from_overfetched(&request, rows))
-}
-
-/// `list`, each customer with its guest agent (`None` for one without),
-/// read in the same statement.
-pub async fn list_with_guests(
-    state: &AppState,
-    principal: &Principal,
-    filter: &CustomerFilter,
-    order: CustomerOrder,
-    request: PageRequest,
-) -> AppResult<Page<(CustomerRow, Option<AgentRow>)>> {
-    principal.require_super_admin()?;
-    let selection = &filter.selection()?;
-    let window = window(order, &request);
-    let rows = state
-        .read(Some(principal), |mut conn| async move {
-            Ok(customer::page_with_guests(&mut conn, selection, window).await?)
-        })
-        .await?;
-    Ok(Page::from_overfetched(&request, rows))
-}
-
-fn window(order: CustomerOrder, request: &PageRequest) -> PageWindow {
-    match order {
-        CustomerOrder::TmCreateDesc => request.window(),
-        CustomerOrder::TmCreateAsc => request.window().reversed(),
-    }
 }
 
 /// How many customers match `filter`. Super admins only. The count of all

@@ -17,9 +17,7 @@ pub use self::changes::{
     update_permission_ids,
 };
 pub use self::lifecycle::{freeze, recover};
-pub use self::listing::{
-    CustomerFilter, CustomerOrder, MAX_SEARCH_CHARS, count, list, list_with_guests,
-};
+pub use self::listing::{CustomerFilter, CustomerOrder, MAX_SEARCH_CHARS, count, list};
 use super::events::{self, EventType, Resource};
 use super::revoking;
 use super::validate;

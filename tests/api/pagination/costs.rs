@@ -10,8 +10,6 @@ use super::{
     PAGE_WITH_COUNT, PAGE_WITH_GUESTS, PAGE_WITHOUT_COUNT, live_ids_in_order, seed_customers,
     walk_forward, warm_the_pool,
 };
-use customer_api::config::FastPathMode;
-
 use crate::harness::as_in_production;
 use crate::harness::{TestApp, sql_count};
 
@@ -130,25 +128,9 @@ async fn customers_total_count_counts_live_customers_only_when_asked() {
     );
 }
 
-/// async-graphql's resolvers: the page, then its guest agents in one
-/// loader batch.
 #[tokio::test]
 async fn customers_loads_guest_agents_in_one_batch_per_page() {
-    guest_agents_cost(FastPathMode::Off, 2, "1 page query + 1 guest-agent batch").await;
-}
-
-/// The fast path: the page and its guest agents in one statement (a join).
-#[tokio::test]
-async fn the_fast_path_reads_a_page_with_its_guest_agents_in_one_statement() {
-    guest_agents_cost(FastPathMode::On, 1, "the page joined to its guest agents").await;
-}
-
-/// Reads every seeded customer's guest agent through pages of several
-/// sizes and depths, checking each, and asserts what each page cost in SQL
-/// statements under `mode` (the credential check is served from the warm
-/// cache, so it adds none).
-async fn guest_agents_cost(mode: FastPathMode, statements: u64, what: &str) {
-    let app = TestApp::spawn_with(|c| c.graphql_fast_path = mode).await;
+    let app = TestApp::spawn_with(as_in_production).await;
     let token = app.admin_token().await;
     let client = app.db.client().await;
     for n in 0..3 {
@@ -276,8 +258,8 @@ async fn guest_agents_cost(mode: FastPathMode, statements: u64, what: &str) {
     );
     for (size, from, cost) in &costs {
         assert_eq!(
-            *cost, statements,
-            "a page of {size} from position {from} with guestAgent: {what}; all: {costs:?}"
+            *cost, 2,
+            "a page of {size} from position {from} with guestAgent: 1 page query + 1 guest-agent batch (the credential check is served from the warm cache); all: {costs:?}"
         );
     }
 }
