@@ -47,7 +47,7 @@ impl std::ops::Deref for Metrics {
 }
 
 pub struct Families {
-    registry: Arc<Registry>,
+    registry: Registry,
     http_requests: Family<HttpRequestLabels, Counter>,
     http_request_duration: Family<HttpRouteLabels, Histogram>,
     requests: Family<OperationLabels, Counter>,
@@ -228,7 +228,7 @@ impl Metrics {
             fast_path,
             http_requests,
             http_request_duration,
-            registry: Arc::new(registry),
+            registry,
             replica_healthy,
             replica_lag_seconds,
             replica_statements,
