@@ -29,6 +29,8 @@ pub struct AppInner {
     /// Hashes of access keys recently looked up and not found (a key is a
     /// random 256-bit secret: one that was unknown cannot appear later).
     pub unknown_access_keys: moka::sync::Cache<String, ()>,
+    /// Concurrent reads of customers by id, sharing statements.
+    pub customer_reads: crate::db::coalesce::Coalescer<crate::service::customers::CustomerById>,
     /// The number of live customers, shared by concurrent `totalCount`s.
     pub customer_count: crate::db::shared_count::SharedCount,
     /// SQL statements sent by this process, for tests and benchmarks.
@@ -124,6 +126,7 @@ impl AppState {
                 .max_capacity(100_000)
                 .time_to_live(Duration::from_secs(60))
                 .build(),
+            customer_reads: Default::default(),
             customer_count: Default::default(),
             statements,
             metrics,

@@ -1,6 +1,7 @@
 //! The database: connection pool, embedded migrations, and a statement counter
 //! that lets tests and benchmarks see how many SQL statements a request costs.
 
+pub mod coalesce;
 pub mod login_limits;
 pub mod models;
 pub mod replicas;

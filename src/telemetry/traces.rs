@@ -202,6 +202,24 @@ pub fn in_current_trace<F: Future>(work: F) -> impl Future<Output = F::Output> {
     }
 }
 
+/// The current trace, to continue elsewhere (`in_trace`); `None` with
+/// traces off.
+pub fn current_trace() -> Option<opentelemetry::Context> {
+    enabled().then(opentelemetry::Context::current)
+}
+
+/// `work` in `trace` (from `current_trace`), for work done for a request by
+/// another task.
+pub fn in_trace<F: Future>(
+    trace: Option<opentelemetry::Context>,
+    work: F,
+) -> impl Future<Output = F::Output> {
+    match trace {
+        Some(trace) => Either::Left(work.with_context(trace)),
+        None => Either::Right(work),
+    }
+}
+
 struct Headers<'a>(&'a HeaderMap);
 
 impl Extractor for Headers<'_> {

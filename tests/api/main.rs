@@ -28,6 +28,7 @@ mod operator;
 mod pagination;
 mod passwords;
 mod persisted_queries;
+mod point_reads;
 mod process;
 mod races;
 mod read_replicas;

@@ -91,19 +91,19 @@ pub async fn find(conn: &mut AsyncPgConnection, id: Uuid) -> QueryResult<Option<
         .optional()
 }
 
-/// A customer and its guest agent (if it has one), in one statement.
-pub async fn find_with_guest(
+/// Customers by id, each with its guest agent, in one statement (their
+/// reads share it: `db::coalesce`).
+pub async fn find_many_with_guest(
     conn: &mut AsyncPgConnection,
-    id: Uuid,
-) -> QueryResult<Option<(CustomerRow, Option<AgentRow>)>> {
+    ids: &[Uuid],
+) -> QueryResult<Vec<(CustomerRow, Option<AgentRow>)>> {
     use crate::db::schema::agents;
     customers::table
         .left_join(agents::table.on(agents::customer_id.eq(customers::id).and(agents::is_guest)))
-        .filter(customers::id.eq(id))
+        .filter(customers::id.eq_any(ids))
         .select((CustomerRow::as_select(), Option::<AgentRow>::as_select()))
-        .first(conn)
+        .load(conn)
         .await
-        .optional()
 }
 
 /// Locks the row (`FOR UPDATE`) so that the changes that must see the

@@ -38,6 +38,19 @@ mod writes;
 pub use health::start_checks;
 use writes::wrote_in_this_request;
 pub use writes::{carrying_writes, note_write, tracking_stream_writes, tracking_writes};
+/// How fresh a read must be. Ordered from the least to the most demanding,
+/// so that a read shared by several requests asks for the greatest of theirs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Freshness {
+    /// Any healthy replica within the lag limit.
+    Any,
+    /// A replica that has every transaction committed before this instant
+    /// (the credential's last write).
+    After(Instant),
+    /// The primary: the request wrote, or there are no replicas.
+    Primary,
+}
+
 /// How often each replica's health and lag are measured.
 pub const CHECK_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -124,13 +137,26 @@ impl Replicas {
         self.members.is_empty()
     }
 
-    /// A healthy replica that may serve `credential`'s reads, taking turns;
-    /// `None` sends the read to the primary.
-    fn choose(&self, credential: Option<CredentialId>) -> Option<&Replica> {
-        if self.members.is_empty() {
-            return None;
+    /// How fresh a read as `credential` must be, asked from within the
+    /// request (its own writes are a task-local of it).
+    pub fn freshness(&self, credential: Option<CredentialId>) -> Freshness {
+        if self.members.is_empty() || wrote_in_this_request() {
+            return Freshness::Primary;
         }
-        let wrote_at = credential.and_then(|c| self.writes.get(&c));
+        match credential.and_then(|c| self.writes.get(&c)) {
+            Some(wrote_at) => Freshness::After(wrote_at),
+            None => Freshness::Any,
+        }
+    }
+
+    /// A healthy replica that serves reads as fresh as `freshness`, taking
+    /// turns; `None` sends the read to the primary.
+    fn choose(&self, freshness: Freshness) -> Option<&Replica> {
+        let wrote_at = match freshness {
+            Freshness::Primary => return None,
+            Freshness::After(wrote_at) => Some(wrote_at),
+            Freshness::Any => None,
+        };
         let count = self.members.len();
         let start = self.next.fetch_add(1, Ordering::Relaxed);
         (0..count)
@@ -192,11 +218,18 @@ impl AppState {
         F: Fn(Conn) -> Fut,
         Fut: Future<Output = AppResult<T>>,
     {
-        // A request that has written reads its own writes (a mutation's answer).
-        let chosen = match wrote_in_this_request() {
-            true => None,
-            false => self.replicas.choose(principal.map(|p| p.credential)),
-        };
+        let freshness = self.replicas.freshness(principal.map(|p| p.credential));
+        self.read_as_fresh_as(freshness, query).await
+    }
+
+    /// `read` with the freshness already decided (`Replicas::freshness`),
+    /// for a read made on behalf of several requests at once.
+    pub async fn read_as_fresh_as<T, F, Fut>(&self, freshness: Freshness, query: F) -> AppResult<T>
+    where
+        F: Fn(Conn) -> Fut,
+        Fut: Future<Output = AppResult<T>>,
+    {
+        let chosen = self.replicas.choose(freshness);
         if let Some(replica) = chosen {
             // A replica that hangs (its host gone, a network partition)
             // enforces no statement_timeout: bound the wait here too.

@@ -24,10 +24,12 @@ use super::validate;
 use super::{now_micros, retrying};
 use crate::app::AppState;
 use crate::auth::{Permission, Principal};
+use crate::db::coalesce::{Coalescer, PointRead};
 use crate::db::models::access_key;
 use crate::db::models::agent::{self, AgentRow, NewAgent};
 use crate::db::models::customer::{self, CustomerRow, NewCustomer};
 use crate::db::models::session;
+use crate::db::replicas::Freshness;
 use crate::error::{AppError, AppResult};
 
 pub const MAX_PERMISSION_IDS: usize = 64;
@@ -154,28 +156,49 @@ pub async fn get(
     principal: &Principal,
     id: Uuid,
 ) -> AppResult<Option<CustomerRow>> {
-    principal.require_customer_reader(id)?;
-    let found = state
-        .read(Some(principal), |mut conn| async move {
-            Ok(customer::find(&mut conn, id).await?)
-        })
-        .await?;
-    Ok(found.filter(|row| visible(principal, row)))
+    Ok(get_with_guest(state, principal, id)
+        .await?
+        .map(|(row, _)| row))
 }
 
-/// `get`, with the customer's guest agent read in the same statement.
+/// `get`, with the customer's guest agent. Concurrent reads of customers
+/// by id share statements (`db::coalesce`).
 pub async fn get_with_guest(
     state: &AppState,
     principal: &Principal,
     id: Uuid,
 ) -> AppResult<Option<(CustomerRow, Option<AgentRow>)>> {
     principal.require_customer_reader(id)?;
-    let found = state
-        .read(Some(principal), |mut conn| async move {
-            Ok(customer::find_with_guest(&mut conn, id).await?)
-        })
-        .await?;
+    let freshness = state.replicas.freshness(Some(principal.credential));
+    let found = Coalescer::<CustomerById>::read(state, freshness, id).await?;
     Ok(found.filter(|(row, _)| visible(principal, row)))
+}
+
+/// Customers (with their guest agents) by id, read together.
+pub struct CustomerById;
+
+impl PointRead for CustomerById {
+    type Source = AppState;
+    type Key = Uuid;
+    type Row = (CustomerRow, Option<AgentRow>);
+
+    fn coalescer(state: &AppState) -> &Coalescer<Self> {
+        &state.customer_reads
+    }
+
+    async fn read_many(
+        state: &AppState,
+        freshness: Freshness,
+        ids: Vec<Uuid>,
+    ) -> AppResult<Vec<(Uuid, Self::Row)>> {
+        let rows = state
+            .read_as_fresh_as(freshness, |mut conn| {
+                let ids = &ids;
+                async move { Ok(customer::find_many_with_guest(&mut conn, ids).await?) }
+            })
+            .await?;
+        Ok(rows.into_iter().map(|row| (row.0.id, row)).collect())
+    }
 }
 
 /// Deleted customers are for super admins' eyes only.
