@@ -144,11 +144,11 @@ impl<R: PointRead> Coalescer<R> {
 /// Runs statements until no read waits.
 async fn drain<R: PointRead>(source: R::Source) {
     let mut running = Running::<R> {
-        source: source.clone(),
+        source,
         stopped: false,
     };
-    while let Some(batch) = R::coalescer(&source).next_batch() {
-        answer::<R>(&source, batch).await;
+    while let Some(batch) = R::coalescer(&running.source).next_batch() {
+        answer::<R>(&running.source, batch).await;
     }
     running.stopped = true;
 }
@@ -201,13 +201,13 @@ impl<R: PointRead> Drop for Running<R> {
             return;
         }
         let coalescer = R::coalescer(&self.source);
+        // This task's place passes to a new one if reads still wait.
         let restart = {
             let mut waiting = coalescer.lock();
-            waiting.running -= 1;
-            !waiting.reads.is_empty() && {
-                waiting.running += 1;
-                true
+            if waiting.reads.is_empty() {
+                waiting.running -= 1;
             }
+            !waiting.reads.is_empty()
         };
         if restart {
             tokio::spawn(drain::<R>(self.source.clone()));

@@ -195,11 +195,7 @@ pub fn in_span<F: Future>(span: &Span, work: F) -> impl Future<Output = F::Outpu
 /// `work` with the current OpenTelemetry context attached while it runs,
 /// for work handed to another task.
 pub fn in_current_trace<F: Future>(work: F) -> impl Future<Output = F::Output> {
-    if enabled() {
-        Either::Left(work.with_context(opentelemetry::Context::current()))
-    } else {
-        Either::Right(work)
-    }
+    in_trace(current_trace(), work)
 }
 
 /// The current trace, to continue elsewhere (`in_trace`); `None` with

@@ -108,7 +108,7 @@ pub async fn execute(
                     RootField::Customer(_, selection) => Some(selection),
                     _ => None,
                 })?;
-                let customer = run.customer(arguments, selections.as_slice()).await?;
+                let customer = run.customer(arguments).await?;
                 Loaded::Customer(selections, customer)
             }
         };
@@ -230,24 +230,16 @@ impl<'a> Run<'a> {
     async fn customer(
         &self,
         arguments: &Arguments,
-        selections: &[&Selection<plan::CustomerField>],
     ) -> Option<Option<Box<render::OneCustomer<'a>>>> {
         let id: uuid::Uuid = self.argument(arguments, "id")?;
         let principal = self.auth.principal(self.state).await.ok()?;
-        // With its guest agent, one statement rather than the loader's two.
-        let (row, guests) = if Needs::of_customer(self, selections)? {
-            let found = customers::get_with_guest(self.state, principal, id);
-            let Some((row, guest)) = found.await.ok()? else {
-                return Some(None);
-            };
-            let guests = render::Guests::from([(row.id, guest)]);
-            (row, guests)
-        } else {
-            let Some(row) = customers::get(self.state, principal, id).await.ok()? else {
-                return Some(None);
-            };
-            (row, render::Guests::default())
+        // With its guest agent, in one statement (shared with other
+        // requests' reads), whether or not it is selected.
+        let found = customers::get_with_guest(self.state, principal, id);
+        let Some((row, guest)) = found.await.ok()? else {
+            return Some(None);
         };
+        let guests = render::Guests::from([(row.id, guest)]);
         Some(Some(Box::new(render::OneCustomer {
             row,
             guests,
