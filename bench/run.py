@@ -184,14 +184,17 @@ def measure(server, name, body, args, connections=None, **kw):
     return result
 
 
-def pgbench(db, name, script, params, args, workdir):
+def pgbench(db, name, script, params, args, workdir, clients=None):
+    clients = clients or args.connections
     path = workdir / f"{name}.sql"
     path.write_text(script)
-    base = ["pgbench", "-n", "-M", "prepared", "-c", str(args.connections), "-j", "2", "-f", str(path)]
+    base = ["pgbench", "-n", "-M", "prepared", "-c", str(clients), "-j", str(min(2, clients)), "-f", str(path)]
     for key, value in params.items():
         base += ["-D", f"{key}={value}"]
     run(base + ["-T", str(args.warmup), f"{PG}/{db}"])
     prefix = workdir / f"log-{name}"
+    for stale in workdir.glob(f"log-{name}.*"):
+        stale.unlink()
     out = run(base + ["-T", str(args.duration), "-l", f"--log-prefix={prefix}", f"{PG}/{db}"]).stdout
     tps = float(re.search(r"tps = ([\d.]+) \(without initial connection time\)", out).group(1))
     latencies = []
@@ -200,10 +203,48 @@ def pgbench(db, name, script, params, args, workdir):
             latencies.append(int(line.split()[2]) / 1000)
     latencies.sort()
     pick = lambda q: latencies[min(len(latencies) - 1, int(q * len(latencies)))]
-    result = {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99),
-              "statements": script.count(";"), "connections": args.connections}
-    log(f"pgbench {name}: {tps:.0f} tx/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms")
+    result = {"rps": tps, "p50_ms": pick(0.50), "p99_ms": pick(0.99), "max_ms": latencies[-1],
+              "p99_as_wrk_ms": p99_as_wrk(latencies, args.duration * 1000 * clients / len(latencies)),
+              "statements": script.count(";"), "connections": clients}
+    log(f"pgbench {name}: {tps:.0f} tx/s, p50 {result['p50_ms']:.2f} ms, p99 {result['p99_ms']:.2f} ms "
+        f"(as wrk counts it {result['p99_as_wrk_ms']:.2f} ms), max {result['max_ms']:.1f} ms")
     return result
+
+
+def p99_as_wrk(latencies, interval_ms):
+    """The p99 wrk would report for these latencies. wrk corrects for
+    coordinated omission: a request that took v counts as well the requests
+    its connection would have sent meanwhile, one per mean interval, at
+    v - interval, v - 2 * interval, and so on. One long stall thus weighs
+    as much as the requests it held back."""
+    counted = list(latencies)
+    for latency in latencies:
+        held_back = latency - interval_ms
+        while held_back >= interval_ms:
+            counted.append(held_back)
+            held_back -= interval_ms
+    counted.sort()
+    return counted[min(len(counted) - 1, int(0.99 * len(counted)))]
+
+
+class Burners:
+    """Busy loops, one per core, at the niceness of the server's argon2
+    threads (HASHING_NICENESS in src/auth/password.rs): CPU-bound work of
+    low priority, with no server in the way."""
+
+    def __init__(self, cores, niceness=10):
+        self.cores, self.niceness = cores, niceness
+
+    def __enter__(self):
+        self.procs = [subprocess.Popen(["nice", "-n", str(self.niceness), sys.executable, "-c", "while True: pass"])
+                      for _ in range(self.cores)]
+        time.sleep(0.5)
+        return self
+
+    def __exit__(self, *exc):
+        for proc in self.procs:
+            proc.kill()
+            proc.wait()
 
 
 def captured_sql(log_path, since):
@@ -913,6 +954,14 @@ def main():
     for name, (text, params) in scripts.items():
         results[f"pg_{name}"] = pgbench(db, name, text, params, args, workdir)
         results[f"pg_{name}"]["statements"] = len(sql[name])
+    # The floor under "W1 (light) while W5 saturates": the same light load
+    # on PostgreSQL alone, then beside CPU-bound threads of the hashers'
+    # priority and no server at all.
+    quarter = max(1, args.connections // 4)
+    w1_text, w1_params = scripts["w1"]
+    results["pg_w1_light"] = pgbench(db, "w1_light", w1_text, w1_params, args, workdir, clients=quarter)
+    with Burners(cores):
+        results["pg_w1_burn"] = pgbench(db, "w1_burn", w1_text, w1_params, args, workdir, clients=quarter)
     # Before the writes of W4/W5, while the data is as bench/load.sql left it.
     peer = None if args.no_peer else run_peer(db, n, args, workdir, cores)
 
@@ -929,7 +978,6 @@ def main():
     create = {"query": W5, "variables": {"u": "__USERNAME__", "p": "bench-password"}}
     results["w4"] = measure(server, "W4", login, args)
     results["w5"] = measure(server, "W5", create, args, token=token, mode="unique_username", tag="alone")
-    quarter = max(1, args.connections // 4)
     results["w1_light"] = measure(server, "W1 light", w1, args, connections=quarter, token=token)
     for name, body, extra in (("w4", login, {}), ("w5", create, {"token": token, "mode": "unique_username", "tag": "mix"})):
         env = wrk_env(body, extra.get("token"), extra.get("mode", "fixed"), tag=extra.get("tag", "0") + "bg")
@@ -1035,6 +1083,8 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
         row("W1 alone (light)", r["w1_light"]),
         row("W1 (light) while W4 saturates", r["w1_with_w4"]),
         row("W1 (light) while W5 saturates", r["w1_with_w5"]),
+        row("pgbench W1 (light)", r["pg_w1_light"]),
+        row("pgbench W1 (light) beside a busy thread per core at the hashers' priority", r["pg_w1_burn"]),
     ]
     login_ceiling = cores * 1000 / verify_ms
     create_ceiling = cores * 1000 / hash_ms
@@ -1046,6 +1096,8 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
         ("W5 / argon2 ceiling", r["w5"]["rps"] / create_ceiling, ">= 0.80"),
         ("W1 p99 while W4 saturates / alone", r["w1_with_w4"]["p99_ms"] / r["w1_light"]["p99_ms"], "<= 3"),
         ("W1 p99 while W5 saturates / alone", r["w1_with_w5"]["p99_ms"] / r["w1_light"]["p99_ms"], "<= 3"),
+        ("pgbench W1 (light) p99 beside busy threads / alone, counted as wrk counts",
+         r["pg_w1_burn"]["p99_as_wrk_ms"] / r["pg_w1_light"]["p99_as_wrk_ms"], "(the machine's own)"),
     ]
     lines += ["", "| Ratio | Measured | Target |", "|---|---|---|"]
     lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in checks]
@@ -1055,6 +1107,11 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
         f"ceiling on {cores} cores: {login_ceiling:.0f} logins/s, {create_ceiling:.0f} creates/s. "
         f"W4 and W5 alone reached {r['w4']['rps']:.0f} and {r['w5']['rps']:.0f}; while saturating beside light W1 traffic, "
         f"{r['w4_mixed']['rps']:.0f} and {r['w5_mixed']['rps']:.0f}.",
+        f"- The light pgbench rows are the floor under the rows \"while W4/W5 saturates\": PostgreSQL alone, "
+        f"beside {cores} busy loops at niceness 10 and no server, p99 {r['pg_w1_light']['p99_ms']:.2f} -> "
+        f"{r['pg_w1_burn']['p99_ms']:.2f} ms, max {r['pg_w1_light']['max_ms']:.1f} -> {r['pg_w1_burn']['max_ms']:.1f} ms. "
+        f"wrk counts a stalled request again for each request its connection could have sent meanwhile; counted "
+        f"so, PostgreSQL's p99 goes {r['pg_w1_light']['p99_as_wrk_ms']:.2f} -> {r['pg_w1_burn']['p99_as_wrk_ms']:.2f} ms.",
         f"- Peak RSS of the server after W1 at 64 connections: {peak_rss:.1f} MiB (target <= 64).",
         f"- Loading {args.customers} customers with their guest agents: {load_seconds:.1f} s.",
         "",
