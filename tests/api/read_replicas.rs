@@ -6,6 +6,7 @@
 //! (`DISRUPTION`); the others share it.
 
 mod cluster;
+mod point_reads;
 
 use std::time::Duration;
 
