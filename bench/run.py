@@ -871,6 +871,8 @@ def main():
     argon = run(["cargo", "bench", "--quiet", "--bench", "argon2"], cwd=ROOT).stdout
     hash_ms = float(re.search(r"hash_ms=([\d.]+)", argon).group(1))
     verify_ms = float(re.search(r"verify_ms=([\d.]+)", argon).group(1))
+    pool_rates = (float(re.search(r"pool_verifies_per_s=([\d.]+)", argon).group(1)),
+                  float(re.search(r"pool_hashes_per_s=([\d.]+)", argon).group(1)))
 
     psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
     psql("postgres", f"CREATE DATABASE {db}")
@@ -999,7 +1001,7 @@ def main():
     psql("postgres", f"DROP DATABASE IF EXISTS {db} WITH (FORCE)")
 
     loads = (load_at_start, os.getloadavg()[0])
-    report(results, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads, peer)
+    report(results, abuse, args, cores, hash_ms, verify_ms, pool_rates, load_seconds, peak_rss, loads, peer)
     if not args.no_search:
         run_search(args, workdir, cores)
     shutil.rmtree(workdir, ignore_errors=True)
@@ -1058,7 +1060,7 @@ def abuse_lines(abuse, args):
     return lines
 
 
-def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, loads, peer=None):
+def report(r, abuse, args, cores, hash_ms, verify_ms, pool_rates, load_seconds, peak_rss, loads, peer=None):
     cpu = next((l.split(":", 1)[1].strip() for l in Path("/proc/cpuinfo").read_text().splitlines()
                 if l.startswith("model name")), "unknown CPU")
     pg_version = run(["psql", f"{PG}/postgres", "-Atqc", "SHOW server_version"]).stdout.strip()
@@ -1086,8 +1088,8 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
         row("pgbench W1 (light)", r["pg_w1_light"]),
         row("pgbench W1 (light) beside a busy thread per core at the hashers' priority", r["pg_w1_burn"]),
     ]
-    login_ceiling = cores * 1000 / verify_ms
-    create_ceiling = cores * 1000 / hash_ms
+    # What the hashing pool completes with every core busy: the ceiling.
+    login_ceiling, create_ceiling = pool_rates
     checks = [
         ("W1 / pgbench W1", r["w1"]["rps"] / r["pg_w1"]["rps"], ">= 0.60"),
         ("W3 / pgbench W3", r["w3"]["rps"] / r["pg_w3"]["rps"], ">= 0.60"),
@@ -1103,8 +1105,10 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, load_seconds, peak_rss, lo
     lines += [f"| {name} | {value:.2f} | {target} |" for name, value, target in checks]
     lines += [
         "",
-        f"- argon2id (19 MiB, 2 passes): hash {hash_ms:.1f} ms, verify {verify_ms:.1f} ms on one core; "
-        f"ceiling on {cores} cores: {login_ceiling:.0f} logins/s, {create_ceiling:.0f} creates/s. "
+        f"- argon2id (19 MiB, 2 passes): hash {hash_ms:.1f} ms, verify {verify_ms:.1f} ms on one core alone "
+        f"({cores * 1000 / verify_ms:.0f} logins/s, {cores * 1000 / hash_ms:.0f} creates/s if {cores} cores hashed as fast "
+        f"together); the hashing pool with every core busy (the ceiling): {login_ceiling:.0f} verifications/s, "
+        f"{create_ceiling:.0f} hashes/s. "
         f"W4 and W5 alone reached {r['w4']['rps']:.0f} and {r['w5']['rps']:.0f}; while saturating beside light W1 traffic, "
         f"{r['w4_mixed']['rps']:.0f} and {r['w5_mixed']['rps']:.0f}.",
         f"- The light pgbench rows are the floor under the rows \"while W4/W5 saturates\": PostgreSQL alone, "
