@@ -14,8 +14,8 @@ use crate::harness::{TestApp, eventually};
 
 /// A customer whose webhook is `first`, with its first two events delivered
 /// and a third queued while `first` is down (and tried once); returns its
-/// id and the admin token.
-async fn one_event_queued_while_down(app: &TestApp, first: &Receiver) -> (String, String) {
+/// id, the admin token and the queued event's id.
+async fn one_event_queued_while_down(app: &TestApp, first: &Receiver) -> (String, String, String) {
     let admin = app.admin_token().await;
     let c = hooked_customer(app, &admin, "moved", &first.url("/old"), None).await;
     until_delivered(first, 2).await;
@@ -31,7 +31,45 @@ async fn one_event_queued_while_down(app: &TestApp, first: &Receiver) -> (String
             .map(drop)
     })
     .await;
-    (c.id, admin)
+    (c.id, admin, queued)
+}
+
+/// Makes `change` to the customer's webhook while no attempt of the queued
+/// delivery is claimed or in flight, then brings `first` up again. An
+/// attempt claimed before a change is sent as it was claimed (the HTTP
+/// request cannot be recalled); the guarantee under test is about what is
+/// claimed after it. Holding the delivery's row lock keeps the worker
+/// (`FOR UPDATE SKIP LOCKED`) from claiming it meanwhile; a lease still
+/// held means an attempt is under way, refused by the closed port, and is
+/// waited out.
+async fn change_between_attempts(
+    app: &TestApp,
+    admin: &str,
+    queued: &str,
+    first: &Receiver,
+    change: serde_json::Value,
+) {
+    let mut client = app.db.client().await;
+    let holding = loop {
+        let holding = client.transaction().await.unwrap();
+        let idle: bool = holding
+            .query_one(
+                "SELECT lease_until IS NULL OR lease_until < now() FROM webhook_deliveries \
+                 WHERE event_id = $1::text::uuid FOR UPDATE",
+                &[&queued],
+            )
+            .await
+            .unwrap()
+            .get(0);
+        if idle {
+            break holding;
+        }
+        holding.rollback().await.unwrap();
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    };
+    update_customer(app, admin, change).await;
+    first.up().await;
+    holding.rollback().await.unwrap();
 }
 
 fn event_ids(requests: &[Received]) -> Vec<String> {
@@ -46,14 +84,9 @@ async fn an_event_queued_before_the_webhook_moves_follows_it_to_the_new_uri() {
         config.webhook_max_attempts = 100;
     })
     .await;
-    let (id, admin) = one_event_queued_while_down(&app, &first).await;
-    update_customer(
-        &app,
-        &admin,
-        json!({ "id": id, "webhookUri": second.url("/new") }),
-    )
-    .await;
-    first.up().await;
+    let (id, admin, queued) = one_event_queued_while_down(&app, &first).await;
+    let moved = json!({ "id": id, "webhookUri": second.url("/new") });
+    change_between_attempts(&app, &admin, &queued, &first, moved).await;
     let events = customer_events(&app, &admin, &id).await;
     assert_eq!(events.len(), 4);
     let settled = until_settled(&app, &id, events.len()).await;
@@ -85,14 +118,9 @@ async fn clearing_the_webhook_cancels_what_is_still_queued() {
         config.webhook_max_attempts = 100;
     })
     .await;
-    let (id, admin) = one_event_queued_while_down(&app, &first).await;
-    update_customer(
-        &app,
-        &admin,
-        json!({ "id": id, "webhookUri": null, "webhookMethod": null }),
-    )
-    .await;
-    first.up().await;
+    let (id, admin, queued) = one_event_queued_while_down(&app, &first).await;
+    let cleared = json!({ "id": id, "webhookUri": null, "webhookMethod": null });
+    change_between_attempts(&app, &admin, &queued, &first, cleared).await;
     let events = customer_events(&app, &admin, &id).await;
     assert_eq!(events.len(), 4, "the clearing change is an event too");
     let settled = until_settled(&app, &id, 3).await;
@@ -102,8 +130,7 @@ async fn clearing_the_webhook_cancels_what_is_still_queued() {
         ids(&events[..2]),
         "nothing is sent once the webhook is cleared: {settled:?}"
     );
-    let queued = events[2]["id"].as_str().unwrap();
-    let cancelled = &settled[queued];
+    let cancelled = &settled[&queued];
     assert_eq!(cancelled.state, "failed", "{cancelled:?}");
     assert!(
         cancelled
