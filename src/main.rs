@@ -2,7 +2,6 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 use customer_api::{Config, telemetry};
-use tokio::net::TcpListener;
 
 // A page of customers allocates thousands of small values (the response
 // tree, rows, strings); mimalloc serves them markedly faster than glibc's
@@ -128,13 +127,11 @@ async fn serve(mut config: Config) -> Result<(), Box<dyn std::error::Error>> {
     let state = customer_api::startup::start(config)
         .await
         .map_err(|e| format!("start-up failed: {}", customer_api::error::error_chain(&e)))?;
-    let listener = TcpListener::bind(addr)
-        .await
+    let listener = customer_api::http::server::listen(addr)
         .map_err(|e| format!("cannot listen on {addr}: {e}"))?;
     let addr = listener.local_addr().unwrap_or(addr);
     if let Some(metrics_addr) = state.config.metrics_listen_addr {
-        let metrics = TcpListener::bind(metrics_addr)
-            .await
+        let metrics = customer_api::http::server::listen(metrics_addr)
             .map_err(|e| format!("cannot listen on {metrics_addr}: {e}"))?;
         tracing::info!("serving metrics and probes on http://{metrics_addr}/metrics");
         let state = state.clone();

@@ -264,3 +264,25 @@ async fn refusals_sent_before_the_body_arrived_say_the_connection_closes() {
         );
     }
 }
+
+/// A burst of connections waits in the kernel's accept queue while the
+/// accept loop catches up: with nothing accepting, 300 handshakes complete
+/// on the server's listener (the same `listen` as `main`). The 128 that
+/// `TcpListener::bind` asks for dropped the 130th SYN, and that client
+/// retried for seconds.
+#[tokio::test]
+async fn a_burst_of_connections_waits_in_the_accept_queue() {
+    let listener = customer_api::http::server::listen(([127, 0, 0, 1], 0).into()).unwrap();
+    let addr = listener.local_addr().unwrap();
+    let mut queued = Vec::new();
+    for n in 0..300 {
+        // A handshake completes at once or, its SYN dropped, not for
+        // seconds: the bound separates the two, it does not time anything.
+        match tokio::time::timeout(Duration::from_secs(5), TcpStream::connect(addr)).await {
+            Ok(Ok(stream)) => queued.push(stream),
+            other => panic!("connection {n} was not queued: {other:?}"),
+        }
+    }
+    assert_eq!(queued.len(), 300);
+    drop(listener);
+}

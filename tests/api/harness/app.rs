@@ -69,7 +69,7 @@ impl TestApp {
         let state = customer_api::startup::start(config)
             .await
             .expect("start the application");
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let listener = customer_api::http::server::listen(([127, 0, 0, 1], 0).into()).unwrap();
         let address = format!("http://{}", listener.local_addr().unwrap());
         let (shutdown, stop) = oneshot::channel::<()>();
         let serving = tokio::spawn(customer_api::serve(listener, state.clone(), async {
