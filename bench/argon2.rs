@@ -16,6 +16,21 @@ fn median(mut samples: Vec<Duration>) -> Duration {
     samples[samples.len() / 2]
 }
 
+/// How many `job`s complete a second, run in batches of half of what the
+/// hashing pool queues at once (32 a thread), six batches.
+async fn per_second<F, Fut>(cores: usize, job: F) -> f64
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = ()>,
+{
+    let (batch, batches) = (16 * cores, 6);
+    let started = Instant::now();
+    for _ in 0..batches {
+        futures_util::future::join_all((0..batch).map(|_| job())).await;
+    }
+    (batch * batches) as f64 / started.elapsed().as_secs_f64()
+}
+
 fn main() {
     let runtime = tokio::runtime::Runtime::new().expect("a runtime");
     let hasher = PasswordHasher::new(1, Default::default()).expect("a hashing pool");
@@ -43,25 +58,18 @@ fn main() {
     let pool = PasswordHasher::new(cores, Default::default()).expect("a hashing pool");
     let (hashes_per_s, verifies_per_s) = runtime.block_on(async {
         let stored = pool.hash("bench-password").await.expect("hash");
-        // Half of what the pool queues at once (32 a thread), six times over.
-        let (batch, batches) = (16 * cores, 6);
-        let started = Instant::now();
-        for _ in 0..batches {
-            let hashes = (0..batch).map(|_| pool.hash("bench-password"));
-            for hash in futures_util::future::join_all(hashes).await {
-                hash.expect("hash");
-            }
-        }
-        let hashes_per_s = (batch * batches) as f64 / started.elapsed().as_secs_f64();
-        let started = Instant::now();
-        for _ in 0..batches {
-            let verifies = (0..batch).map(|_| pool.verify("bench-password", &stored));
-            for verified in futures_util::future::join_all(verifies).await {
-                assert!(verified.expect("verify"));
-            }
-        }
-        let verifies_per_s = (batch * batches) as f64 / started.elapsed().as_secs_f64();
-        (hashes_per_s, verifies_per_s)
+        let hashes = per_second(cores, || async {
+            pool.hash("bench-password").await.expect("hash");
+        });
+        let hashes_per_s = hashes.await;
+        let verifies = per_second(cores, || async {
+            assert!(
+                pool.verify("bench-password", &stored)
+                    .await
+                    .expect("verify")
+            );
+        });
+        (hashes_per_s, verifies.await)
     });
     println!(
         "argon2id hash_ms={:.2} verify_ms={:.2} rounds={rounds} cores={cores} \

@@ -96,8 +96,6 @@ fn descriptor_limit() -> Option<u64> {
     None
 }
 
-/// Serves `state`'s routes on `listener` until `shutdown` completes, then
-/// drains (see the module's notes) and closes the database pool.
 /// Connections the kernel completes and queues for `serve` to accept (the
 /// kernel caps it at `net.core.somaxconn`). `TcpListener::bind` asks for
 /// 128: a burst of a few hundred connections (clients reconnecting after a
@@ -120,6 +118,8 @@ pub fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     socket.listen(LISTEN_BACKLOG)
 }
 
+/// Serves `state`'s routes on `listener` until `shutdown` completes, then
+/// drains (see the module's notes) and closes the database pool.
 pub async fn serve(
     listener: TcpListener,
     state: AppState,

@@ -39,6 +39,25 @@ async fn spawn(pair: &Pair, adjust: impl FnOnce(&mut Config)) -> (TestApp, Strin
     (app, database)
 }
 
+/// The app on a replica that may lag for minutes without being skipped,
+/// and whose writers read from the primary as long, with `credentials`
+/// admin tokens, each used once before the test pauses replay.
+async fn spawn_for_read_your_writes(pair: &Pair, credentials: usize) -> (TestApp, Vec<String>) {
+    let (app, _database) = spawn(pair, |config| {
+        config.replica_max_lag_ms = 600_000;
+        config.read_your_writes_ms = 600_000;
+    })
+    .await;
+    let mut tokens = Vec::with_capacity(credentials);
+    for _ in 0..credentials {
+        let token = app.admin_token().await;
+        app.gql(Some(&token), "{ me { agent { username } } }", json!({}))
+            .await;
+        tokens.push(token);
+    }
+    (app, tokens)
+}
+
 async fn wait_until_healthy(app: &TestApp, healthy: bool) {
     eventually(
         &format!("the replica checks healthy={healthy}"),
@@ -204,29 +223,22 @@ async fn reads_that_tolerate_lag_are_served_by_the_replica() {
 async fn a_writer_reads_its_own_writes_at_once() {
     let pair = pair().await;
     let _alone = DISRUPTION.write().await;
-    let (app, _database) = spawn(pair, |config| {
-        config.replica_max_lag_ms = 600_000;
-        config.read_your_writes_ms = 600_000;
-    })
-    .await;
-    let writer = app.admin_token().await;
-    let other = app.admin_token().await;
-    for token in [&writer, &other] {
-        app.gql(Some(token), "{ me { agent { username } } }", json!({}))
-            .await;
-    }
+    let (app, tokens) = spawn_for_read_your_writes(pair, 2).await;
+    let [writer, other] = &tokens[..] else {
+        unreachable!()
+    };
     let paused = pair.pause_replay();
 
-    app.create_customer_ok(&writer, "rr-ryw-graphql", "a-long-password")
+    app.create_customer_ok(writer, "rr-ryw-graphql", "a-long-password")
         .await;
-    let (names, on_replica, _) = search(&app, &writer, "rr-ryw").await;
+    let (names, on_replica, _) = search(&app, writer, "rr-ryw").await;
     assert_eq!(names, ["rr-ryw-graphql"], "the writer sees its write");
     assert_eq!(
         on_replica, 0,
         "the writer's read is not served by the stale replica"
     );
 
-    let (names, on_replica, _) = search(&app, &other, "rr-ryw").await;
+    let (names, on_replica, _) = search(&app, other, "rr-ryw").await;
     assert!(
         names.is_empty(),
         "the replica has not replayed it: {names:?}"
@@ -236,7 +248,7 @@ async fn a_writer_reads_its_own_writes_at_once() {
     let created = send(
         app.http()
             .post(format!("{}/v1.0/customers", app.address))
-            .bearer_auth(&other)
+            .bearer_auth(other)
             .json(&json!({ "username": "rr-ryw-rest", "password": "a-long-password" })),
     )
     .await;
@@ -244,7 +256,7 @@ async fn a_writer_reads_its_own_writes_at_once() {
     let listed = send(
         app.http()
             .get(format!("{}/v1.0/customers?page_size=10", app.address))
-            .bearer_auth(&other),
+            .bearer_auth(other),
     )
     .await;
     let usernames: Vec<&str> = listed.body["result"]
@@ -296,7 +308,7 @@ async fn a_writer_reads_its_own_writes_at_once() {
     // Once the replica has replayed the writes, it serves the writer again,
     // well before READ_YOUR_WRITES_MS has run out.
     eventually("the writer reads the replica again", PATIENCE, || async {
-        let (names, on_replica, _) = search(&app, &writer, "rr-ryw").await;
+        let (names, on_replica, _) = search(&app, writer, "rr-ryw").await;
         (on_replica > 0 && names.len() == 3).then_some(())
     })
     .await;

@@ -5,7 +5,7 @@
 
 use serde_json::{Value, json};
 
-use super::{DISRUPTION, PATIENCE, replica_statements, spawn};
+use super::{DISRUPTION, PATIENCE, replica_statements, spawn_for_read_your_writes};
 use crate::harness::eventually;
 use crate::read_replicas::cluster::pair;
 
@@ -20,28 +20,19 @@ fn answered(body: &Value) -> &Value {
 async fn a_writers_reads_by_id_see_its_write_whatever_statement_they_share() {
     let pair = pair().await;
     let _alone = DISRUPTION.write().await;
-    let (app, _database) = spawn(pair, |config| {
-        config.replica_max_lag_ms = 600_000;
-        config.read_your_writes_ms = 600_000;
-    })
-    .await;
-    let writer = app.admin_token().await;
-    let readers = [app.admin_token().await, app.admin_token().await];
-    for token in [&writer, &readers[0], &readers[1]] {
-        app.gql(Some(token), "{ me { agent { username } } }", json!({}))
-            .await;
-    }
+    let (app, tokens) = spawn_for_read_your_writes(pair, 3).await;
+    let (writer, readers) = (&tokens[0], &tokens[1..]);
     let paused = pair.pause_replay();
     let id = app
-        .create_customer_ok(&writer, "rr-point-read", "a-long-password")
+        .create_customer_ok(writer, "rr-point-read", "a-long-password")
         .await;
 
     // The writer's reads and the others', arriving together.
     let reads: Vec<_> = (0..60)
         .map(|i| {
-            let token = if i % 3 == 0 { &writer } else { &readers[i % 2] };
+            let token = if i % 3 == 0 { writer } else { &readers[i % 2] };
             let read = app.spawn_gql(Some(token), QUERY, json!({ "id": id }));
-            (token == &writer, read)
+            (token == writer, read)
         })
         .collect();
     for (by_writer, read) in reads {
