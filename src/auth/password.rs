@@ -166,22 +166,35 @@ mod tests {
         let hasher = PasswordHasher::with_queue(1, 3, computed.clone()).unwrap();
         let hash = hasher.hash("correct horse").await.unwrap();
         assert_eq!(computed.get(), 1);
+        // A job hands its slot back just after its answer: wait for it.
+        while hasher.queue.available_permits() < 3 {
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        // The one hashing thread is held, so that no queued job can finish
+        // (and hand its slot back) while the queue is being filled: the
+        // test once spun forever when a job finished first under load.
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        hasher.pool.spawn(move || {
+            let _ = held.recv();
+        });
         let jobs: Vec<_> = (0..3)
             .map(|_| {
                 let (hasher, hash) = (hasher.clone(), hash.clone());
                 tokio::spawn(async move { hasher.verify("correct horse", &hash).await })
             })
             .collect();
-        tokio::task::yield_now().await;
         while hasher.queue.available_permits() > 0 {
             tokio::task::yield_now().await;
         }
         let refused = hasher.verify("correct horse", &hash).await;
         assert!(matches!(refused, Err(AppError::Overloaded { .. })));
         // Callers that give up: the jobs not yet started are not computed.
-        for job in &jobs {
+        for job in jobs {
             job.abort();
+            let joined = job.await;
+            assert!(matches!(&joined, Err(e) if e.is_cancelled()), "{joined:?}");
         }
+        release.send(()).unwrap();
         while hasher.queue.available_permits() < 3 {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
