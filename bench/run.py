@@ -1128,8 +1128,10 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, pool_rates, load_seconds, 
         row("W5 createCustomer", r["w5"]),
         row("W1 at 64 connections", r["w1_64"]),
     ]
-    for suffix in [s for s in ("", "_flat") if f"w1_light{s}" in r]:
-        setting = " (autogroup off)" if suffix else ""
+    # The rows beside floods, per kernel setting measured (autogroup_settings).
+    settings = [(suffix, label) for suffix, label in (("", ""), ("_flat", " (autogroup off)"))
+                if f"w1_light{suffix}" in r]
+    for suffix, setting in settings:
         lines += [
             row(f"W1 alone (light){setting}", r[f"w1_light{suffix}"]),
             row(f"W1 (light) while W4 saturates{setting}", r[f"w1_with_w4{suffix}"]),
@@ -1147,8 +1149,7 @@ def report(r, abuse, args, cores, hash_ms, verify_ms, pool_rates, load_seconds, 
         ("W4 / argon2 ceiling", r["w4"]["rps"] / login_ceiling, ">= 0.80"),
         ("W5 / argon2 ceiling", r["w5"]["rps"] / create_ceiling, ">= 0.80"),
     ]
-    for suffix in [s for s in ("", "_flat") if f"w1_light{s}" in r]:
-        setting = " (autogroup off)" if suffix else ""
+    for suffix, setting in settings:
         checks += [
             (f"W1 p99 while W4 saturates / alone{setting}",
              r[f"w1_with_w4{suffix}"]["p99_ms"] / r[f"w1_light{suffix}"]["p99_ms"], "<= 3"),
