@@ -267,7 +267,9 @@ pub struct Config {
     pub http_keep_alive_timeout_ms: u64,
 
     /// Most client connections open at once (lowered to fit the process's
-    /// open-file limit); further clients wait in the accept queue.
+    /// open-file limit); a further client takes the place of the connection
+    /// idle the longest, or waits in the accept queue while every
+    /// connection is serving a request.
     #[arg(long, env = "HTTP_MAX_CONNECTIONS", default_value_t = 1_024)]
     pub http_max_connections: usize,
 

@@ -5,6 +5,7 @@
 //! database connection share, and, per surface, the body limit, the
 //! deadline, panic catching and error bodies in that surface's own shape.
 
+mod activity;
 mod graphql;
 pub mod observe;
 mod probes;

@@ -7,9 +7,11 @@
 //! - a **keep-alive timeout**: a connection with no request in flight and no
 //!   traffic for `HTTP_KEEP_ALIVE_TIMEOUT_MS` is closed;
 //! - a **connection cap**: at most `HTTP_MAX_CONNECTIONS` are open at once
-//!   (fewer if the process's file-descriptor limit is lower); further
-//!   clients wait in the kernel's accept queue until one closes, instead of
-//!   the process running out of descriptors;
+//!   (fewer if the process's file-descriptor limit is lower), instead of
+//!   the process running out of descriptors; a client arriving at the cap
+//!   takes the place of the connection idle the longest (`activity`), and
+//!   waits in the kernel's accept queue only while every connection is
+//!   serving a request;
 //! - **draining** on shutdown: no new connections, idle ones closed at once,
 //!   requests in flight finish for at most `DRAIN_TIMEOUT_MS`;
 //! - a **deep accept queue** (`listen`): a burst of connections waits in the
@@ -18,21 +20,18 @@
 use std::future::Future;
 use std::io;
 use std::net::SocketAddr;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::task::{Context, Poll};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpSocket, TcpStream};
-use tokio::sync::{Semaphore, mpsc, watch};
+use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, watch};
 use tower::ServiceExt;
 
+use super::activity::{Occupants, Tracked};
 use crate::app::AppState;
 use crate::metrics::Metrics;
 
@@ -135,12 +134,15 @@ pub async fn serve(
     // Every connection task holds a sender; when all are gone, all are closed.
     let (open, mut all_closed) = mpsc::channel::<()>(1);
 
+    let occupants = Arc::new(Occupants::default());
+
     tokio::pin!(shutdown);
     loop {
-        let slot = tokio::select! {
-            slot = slots.clone().acquire_owned() => slot.expect("the semaphore is never closed"),
-            () = &mut shutdown => break,
-        };
+        // Below the cap a slot is taken before accepting; at the cap the
+        // next client is accepted first (one connection over the cap, at
+        // most), so that idle connections are asked to leave only when
+        // someone is waiting for their place.
+        let free_slot = slots.clone().try_acquire_owned().ok();
         let (stream, peer) = tokio::select! {
             accepted = listener.accept() => match accepted {
                 Ok(accepted) => accepted,
@@ -153,11 +155,19 @@ pub async fn serve(
             },
             () = &mut shutdown => break,
         };
+        let slot = match free_slot {
+            Some(slot) => slot,
+            None => tokio::select! {
+                slot = make_room(&slots, &occupants) => slot,
+                () = &mut shutdown => break,
+            },
+        };
         let _ = stream.set_nodelay(true);
         let connection = Connection {
             router: router.clone(),
             limits,
             metrics: metrics.clone(),
+            occupants: occupants.clone(),
             stopping: stopping.clone(),
             cut_off: cut_off.clone(),
             scope: Arc::new(ConnectionScope {
@@ -185,6 +195,27 @@ pub async fn serve(
     Ok(())
 }
 
+/// How long the accept loop waits for the connection it asked to leave
+/// before asking another (the first may have received a request meanwhile,
+/// or every connection may be serving one).
+const MAKE_ROOM_RETRY: Duration = Duration::from_millis(20);
+
+/// A slot under the cap, once the connection idle the longest has closed
+/// or any connection has ended.
+async fn make_room(slots: &Arc<Semaphore>, occupants: &Occupants) -> OwnedSemaphorePermit {
+    loop {
+        // A connection may have closed on its own while the client was accepted.
+        if let Ok(slot) = slots.clone().try_acquire_owned() {
+            return slot;
+        }
+        occupants.ask_the_longest_idle_to_leave();
+        if let Ok(slot) = tokio::time::timeout(MAKE_ROOM_RETRY, slots.clone().acquire_owned()).await
+        {
+            return slot.expect("the semaphore is never closed");
+        }
+    }
+}
+
 /// What a connection holds while it is open: its place under the
 /// connection cap and in the drain. A connection upgraded to a WebSocket
 /// leaves hyper, so the socket's task keeps this until it closes.
@@ -200,6 +231,7 @@ struct Connection {
     router: axum::Router,
     limits: Limits,
     metrics: Metrics,
+    occupants: Arc<Occupants>,
     stopping: watch::Receiver<bool>,
     /// Set when the drain deadline has passed: close whatever is left.
     cut_off: watch::Receiver<bool>,
@@ -208,7 +240,8 @@ struct Connection {
 impl Connection {
     async fn serve(mut self, stream: TcpStream, peer: SocketAddr) {
         self.metrics.connection_opened();
-        let activity = Arc::new(Activity::new());
+        let seat = self.occupants.seat();
+        let activity = seat.activity.clone();
         let io = TokioIo::new(Tracked {
             inner: stream,
             activity: activity.clone(),
@@ -259,6 +292,13 @@ impl Connection {
                         connection.as_mut().graceful_shutdown();
                     }
                 }
+                () = activity.asked_to_leave(), if !closing => {
+                    if activity.agrees_to_leave() {
+                        reason = "evicted";
+                        closing = true;
+                        connection.as_mut().graceful_shutdown();
+                    }
+                }
                 () = tokio::time::sleep_until(idle_check.into()), if !closing => {
                     if activity.is_idle_for(self.limits.keep_alive_timeout) {
                         reason = "idle";
@@ -268,6 +308,7 @@ impl Connection {
                 }
             }
         }
+        drop(seat);
         self.metrics.connection_closed(reason);
     }
 }
@@ -283,112 +324,4 @@ fn is_header_timeout(error: &(dyn std::error::Error + 'static)) -> bool {
         cause = error.source();
     }
     false
-}
-
-/// When a connection last moved bytes, and how many requests it is serving.
-struct Activity {
-    started: Instant,
-    last_io_ms: AtomicU64,
-    in_flight: AtomicUsize,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            last_io_ms: AtomicU64::new(0),
-            in_flight: AtomicUsize::new(0),
-        }
-    }
-
-    fn touch(&self) {
-        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_io_ms.store(now, Ordering::Relaxed);
-    }
-
-    fn last_io(&self) -> Instant {
-        self.started + Duration::from_millis(self.last_io_ms.load(Ordering::Relaxed))
-    }
-
-    fn idle_deadline(&self, timeout: Duration) -> Instant {
-        self.last_io() + timeout
-    }
-
-    fn is_idle_for(&self, timeout: Duration) -> bool {
-        self.in_flight.load(Ordering::Relaxed) == 0 && self.last_io().elapsed() >= timeout
-    }
-
-    fn begin_request(self: &Arc<Self>) -> RequestGuard {
-        self.in_flight.fetch_add(1, Ordering::Relaxed);
-        RequestGuard(self.clone())
-    }
-}
-
-/// Counts a request as in flight until its response has been produced.
-struct RequestGuard(Arc<Activity>);
-
-impl Drop for RequestGuard {
-    fn drop(&mut self) {
-        self.0.in_flight.fetch_sub(1, Ordering::Relaxed);
-        self.0.touch();
-    }
-}
-
-/// A stream that records when bytes last moved either way.
-struct Tracked {
-    inner: TcpStream,
-    activity: Arc<Activity>,
-}
-
-impl AsyncRead for Tracked {
-    fn poll_read(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &mut ReadBuf<'_>,
-    ) -> Poll<io::Result<()>> {
-        let before = buf.filled().len();
-        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
-        if buf.filled().len() > before {
-            self.activity.touch();
-        }
-        result
-    }
-}
-
-impl AsyncWrite for Tracked {
-    fn poll_write(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        result
-    }
-
-    fn poll_write_vectored(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        let result = Pin::new(&mut self.inner).poll_write_vectored(cx, bufs);
-        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
-            self.activity.touch();
-        }
-        result
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.inner.is_write_vectored()
-    }
-
-    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_flush(cx)
-    }
-
-    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.inner).poll_shutdown(cx)
-    }
 }

@@ -47,7 +47,8 @@ pub struct ReplicaLabels {
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ConnectionCloseLabels {
     /// `client` (closed by the client or after its last response), `idle`
-    /// (keep-alive timeout), `header_timeout` (the request head was too
-    /// slow), `shutdown` or `error`.
+    /// (keep-alive timeout), `evicted` (idle, closed at the connection cap
+    /// for a new client), `header_timeout` (the request head was too slow),
+    /// `shutdown` or `error`.
     pub reason: String,
 }
