@@ -117,21 +117,16 @@ impl Occupants {
     }
 
     /// Asks the connection idle the longest (no request in flight, oldest
-    /// last byte) to close; `false` if every connection is serving a request
-    /// or has been asked already.
-    pub(super) fn ask_the_longest_idle_to_leave(&self) -> bool {
+    /// last byte), if any, to close; none is asked twice.
+    pub(super) fn ask_the_longest_idle_to_leave(&self) {
         let open = self.lock();
         let longest_idle = open
             .values()
             .filter(|a| a.is_idle() && !a.asked_to_leave.load(Ordering::Relaxed))
             .min_by_key(|a| a.last_io());
-        match longest_idle {
-            Some(activity) => {
-                activity.asked_to_leave.store(true, Ordering::Relaxed);
-                activity.leave.notify_one();
-                true
-            }
-            None => false,
+        if let Some(activity) = longest_idle {
+            activity.asked_to_leave.store(true, Ordering::Relaxed);
+            activity.leave.notify_one();
         }
     }
 

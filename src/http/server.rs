@@ -308,7 +308,6 @@ impl Connection {
                 }
             }
         }
-        drop(seat);
         self.metrics.connection_closed(reason);
     }
 }

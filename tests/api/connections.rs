@@ -115,16 +115,10 @@ async fn request_in_flight(app: &TestApp) -> TcpStream {
         )
         .await
         .unwrap();
-    let mut received = Vec::new();
-    let mut buffer = [0u8; 256];
-    while !String::from_utf8_lossy(&received).contains("100 Continue\r\n\r\n") {
-        let n = tokio::time::timeout(LIVENESS, stream.read(&mut buffer))
-            .await
-            .expect("100 Continue in time")
-            .expect("read");
-        assert!(n > 0, "closed before 100 Continue: {received:?}");
-        received.extend_from_slice(&buffer[..n]);
-    }
+    read_until(&mut stream, |received| {
+        String::from_utf8_lossy(received).contains("100 Continue\r\n\r\n")
+    })
+    .await;
     stream
 }
 
@@ -255,8 +249,8 @@ async fn metrics_can_move_to_an_operators_listener() {
     assert_eq!(graphql.status(), 404, "the operators' port serves no API");
 }
 
-/// Reads one response head and its `Content-Length` body.
-async fn read_response(stream: &mut TcpStream) -> String {
+/// Reads until `complete` says what has arrived is whole; returns it.
+async fn read_until(stream: &mut TcpStream, complete: impl Fn(&[u8]) -> bool) -> String {
     let mut received = Vec::new();
     let mut buffer = [0u8; 4096];
     loop {
@@ -266,21 +260,29 @@ async fn read_response(stream: &mut TcpStream) -> String {
             .expect("read");
         assert!(n > 0, "closed before answering: {received:?}");
         received.extend_from_slice(&buffer[..n]);
-        let text = String::from_utf8_lossy(&received).to_string();
-        if let Some(end) = text.find("\r\n\r\n") {
-            let length = text[..end]
-                .lines()
-                .find_map(|l| {
-                    l.to_ascii_lowercase()
-                        .strip_prefix("content-length: ")
-                        .map(str::to_owned)
-                })
-                .map_or(0, |n| n.trim().parse::<usize>().unwrap());
-            if received.len() >= end + 4 + length {
-                return text;
-            }
+        if complete(&received) {
+            return String::from_utf8_lossy(&received).into_owned();
         }
     }
+}
+
+/// Reads one response head and its `Content-Length` body.
+async fn read_response(stream: &mut TcpStream) -> String {
+    read_until(stream, |received| {
+        let Some(end) = received.windows(4).position(|w| w == b"\r\n\r\n") else {
+            return false;
+        };
+        let length = String::from_utf8_lossy(&received[..end])
+            .lines()
+            .find_map(|l| {
+                l.to_ascii_lowercase()
+                    .strip_prefix("content-length: ")
+                    .map(str::to_owned)
+            })
+            .map_or(0, |n| n.trim().parse::<usize>().unwrap());
+        received.len() >= end + 4 + length
+    })
+    .await
 }
 
 /// A refusal sent before the request's body has arrived leaves the body on
